@@ -1,0 +1,214 @@
+"""Data sets, all offline: scikit-learn's digits read as sequences, and seeded
+generators for the synthetic long-range tasks.
+
+Every sequence tensor is ``(batch, time, features)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+__all__ = [
+    "load_digits_sequences",
+    "SequenceSplits",
+    "digits_splits",
+    "make_loader",
+    "digits_loaders",
+    "adding_problem",
+    "ADDING_CHANCE_MSE",
+    "copy_memory",
+    "copy_memory_chance_loss",
+    "recall_at_distance",
+]
+
+DIGITS_LENGTH = 64
+DIGITS_CLASSES = 10
+
+
+def _check_positive_int(value, name: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def load_digits_sequences(permuted: bool = False, permutation_seed: int = 0):
+    """scikit-learn's 1,797 handwritten 8×8 digits, read pixel by pixel.
+
+    Returns ``x`` of shape ``(1797, 64, 1)`` with values in [0, 1] and labels
+    ``y`` of shape ``(1797,)``. With ``permuted=True`` the 64 pixels are shuffled
+    by one fixed permutation (the same for every image), which scatters
+    neighbouring pixels far apart in time: the "permuted MNIST" idea in small.
+    """
+    from sklearn.datasets import load_digits  # ships inside scikit-learn: no download
+
+    digits = load_digits()
+    x = torch.tensor(digits.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(digits.target, dtype=torch.long)
+    if permuted:
+        generator = torch.Generator().manual_seed(permutation_seed)
+        x = x[:, torch.randperm(DIGITS_LENGTH, generator=generator)]
+    return x.unsqueeze(-1), y
+
+
+@dataclass
+class SequenceSplits:
+    """Fixed train / validation / test tensors: ``x_*`` is ``(n, time, features)``."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+def digits_splits(permuted: bool = False, val_fraction: float = 0.15, test_fraction: float = 0.2,
+                  split_seed: int = 0) -> SequenceSplits:
+    """Split the digits sequences into fixed, stratified train/val/test sets.
+
+    The split depends only on ``split_seed``, never on the global seed, so every
+    chapter and every training seed sees the same test set.
+    """
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"{name} must lie in (0, 1), got {value}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError("val_fraction + test_fraction must be < 1")
+    x, y = load_digits_sequences(permuted=permuted)
+    generator = torch.Generator().manual_seed(split_seed)
+    parts = {"train": [], "val": [], "test": []}
+    for label in range(DIGITS_CLASSES):  # stratify: each split has every class in proportion
+        idx = torch.nonzero(y == label).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        n_test = round(test_fraction * len(idx))
+        n_val = round(val_fraction * len(idx))
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test:n_test + n_val])
+        parts["train"].append(idx[n_test + n_val:])
+    idx = {k: torch.sort(torch.cat(v)).values for k, v in parts.items()}
+    return SequenceSplits(x[idx["train"]], y[idx["train"]], x[idx["val"]], y[idx["val"]],
+                          x[idx["test"]], y[idx["test"]])
+
+
+def make_loader(*tensors: torch.Tensor, batch_size: int = 64, shuffle: bool = False,
+                seed: int | None = None) -> DataLoader:
+    """A DataLoader over equally long tensors (for example ``x, y`` or ``x, y, teacher_logits``).
+
+    With ``shuffle=True`` the order comes from its own generator seeded by
+    ``seed`` (or by the global seed when ``seed`` is None), so runs repeat.
+    """
+    if not tensors:
+        raise ValueError("make_loader needs at least one tensor")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"argument {i} must be a torch.Tensor, got {type(t).__name__}")
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError(f"all tensors must have the same length, got {[len(t) for t in tensors]}")
+    _check_positive_int(batch_size, "batch_size")
+    generator = None
+    if shuffle:
+        seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+        generator = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle,
+                      generator=generator)
+
+
+def digits_loaders(batch_size: int = 64, permuted: bool = False, seed: int | None = None):
+    """Train (shuffled), validation and test loaders for sequential digits."""
+    s = digits_splits(permuted=permuted)
+    return (make_loader(s.x_train, s.y_train, batch_size=batch_size, shuffle=True, seed=seed),
+            make_loader(s.x_val, s.y_val, batch_size=256),
+            make_loader(s.x_test, s.y_test, batch_size=256))
+
+
+# ---------------------------------------------------------------- synthetic tasks
+
+ADDING_CHANCE_MSE = 1.0 / 6.0
+"""MSE of always predicting the mean (1.0): the variance of the sum of two U[0, 1]."""
+
+
+def adding_problem(num_samples: int, length: int, seed: int = 0):
+    """The adding problem (Hochreiter & Schmidhuber 1997; Bai et al. 2018).
+
+    Channel 0 holds numbers drawn from U[0, 1]; channel 1 marks two positions,
+    one in each half of the sequence. The target is the sum of the two marked
+    numbers. Returns ``x`` of shape ``(num_samples, length, 2)`` and ``y`` of
+    shape ``(num_samples, 1)``.
+    """
+    _check_positive_int(num_samples, "num_samples")
+    _check_positive_int(length, "length", minimum=2)
+    g = torch.Generator().manual_seed(seed)
+    values = torch.rand(num_samples, length, generator=g)
+    half = length // 2
+    first = torch.randint(0, half, (num_samples,), generator=g)
+    second = torch.randint(half, length, (num_samples,), generator=g)
+    markers = torch.zeros(num_samples, length)
+    rows = torch.arange(num_samples)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    y = (values[rows, first] + values[rows, second]).unsqueeze(1)
+    return torch.stack([values, markers], dim=-1), y
+
+
+def copy_memory(num_samples: int, memory_length: int, seed: int = 0, copy_length: int = 10,
+                num_symbols: int = 8):
+    """The copy-memory task (Bai et al. 2018).
+
+    Ten symbols from {1..8}, then ``memory_length - 1`` blanks (0), a delimiter
+    (9), and ten more blanks during which the model must repeat the symbols.
+    Total length ``memory_length + 2 * copy_length``. Returns one-hot inputs
+    ``x`` of shape ``(num_samples, T + 20, 10)`` and targets ``y`` of shape
+    ``(num_samples, T + 20)``: blank everywhere but the last ten steps.
+    """
+    _check_positive_int(num_samples, "num_samples")
+    _check_positive_int(memory_length, "memory_length")
+    _check_positive_int(copy_length, "copy_length")
+    g = torch.Generator().manual_seed(seed)
+    total = memory_length + 2 * copy_length
+    symbols = torch.randint(1, num_symbols + 1, (num_samples, copy_length), generator=g)
+    tokens = torch.zeros(num_samples, total, dtype=torch.long)
+    tokens[:, :copy_length] = symbols
+    tokens[:, memory_length + copy_length - 1] = num_symbols + 1  # the delimiter: "now copy"
+    targets = torch.zeros(num_samples, total, dtype=torch.long)
+    targets[:, -copy_length:] = symbols
+    x = torch.nn.functional.one_hot(tokens, num_symbols + 2).float()
+    return x, targets
+
+
+def copy_memory_chance_loss(memory_length: int, copy_length: int = 10, num_symbols: int = 8) -> float:
+    """Cross-entropy per step of the best memoryless strategy: blanks everywhere,
+    then a uniform guess over the symbols for the last ``copy_length`` steps:
+    ``copy_length * ln(num_symbols) / (T + 2 * copy_length)``."""
+    _check_positive_int(memory_length, "memory_length")
+    return copy_length * math.log(num_symbols) / (memory_length + 2 * copy_length)
+
+
+def recall_at_distance(num_samples: int, length: int, distance: int, num_classes: int = 4,
+                       seed: int = 0):
+    """Recall the symbol seen ``distance`` steps before the last one.
+
+    Every step holds a random one-hot symbol from ``num_classes``; the label is
+    the symbol at time ``length - 1 - distance``. Nothing else in the sequence
+    carries information about it, so a model that cannot see that far back is
+    at chance (``1 / num_classes``) exactly. Returns ``x`` of shape
+    ``(num_samples, length, num_classes)`` and ``y`` of shape ``(num_samples,)``.
+    """
+    _check_positive_int(num_samples, "num_samples")
+    _check_positive_int(length, "length")
+    _check_positive_int(num_classes, "num_classes", minimum=2)
+    if isinstance(distance, bool) or not isinstance(distance, int):
+        raise TypeError(f"distance must be an int, got {type(distance).__name__}")
+    if not 0 <= distance < length:
+        raise ValueError(f"distance must lie in [0, length - 1] = [0, {length - 1}], got {distance}")
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, num_classes, (num_samples, length), generator=g)
+    y = tokens[:, length - 1 - distance].clone()
+    return torch.nn.functional.one_hot(tokens, num_classes).float(), y

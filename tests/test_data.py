@@ -1,0 +1,97 @@
+"""Data sets and generators."""
+import math
+
+import pytest
+import torch
+
+import kd_lib
+
+
+def test_digits_sequences_shape_and_range():
+    x, y = kd_lib.load_digits_sequences()
+    assert x.shape == (1797, 64, 1) and y.shape == (1797,)
+    assert x.min() == 0.0 and x.max() == 1.0
+    assert set(y.tolist()) == set(range(10))
+
+
+def test_permuted_digits_are_one_fixed_permutation_of_the_pixels():
+    x, _ = kd_lib.load_digits_sequences()
+    xp, _ = kd_lib.load_digits_sequences(permuted=True)
+    xp_again, _ = kd_lib.load_digits_sequences(permuted=True)
+    torch.testing.assert_close(xp, xp_again)
+    assert not torch.equal(x, xp)
+    # the same permutation for every image: sorting each sequence gives the same values
+    torch.testing.assert_close(x.sort(dim=1).values, xp.sort(dim=1).values)
+
+
+def test_digits_splits_are_fixed_disjoint_and_stratified():
+    a = kd_lib.digits_splits()
+    kd_lib.set_seed(123)  # the global seed must not move the split
+    b = kd_lib.digits_splits()
+    torch.testing.assert_close(a.x_test, b.x_test)
+    assert sum(a.sizes().values()) == 1797
+    x, _ = kd_lib.load_digits_sequences()
+    rows = {tuple(r.flatten().tolist()) for r in a.x_test}
+    assert not rows & {tuple(r.flatten().tolist()) for r in a.x_train}
+    counts = torch.bincount(a.y_test, minlength=10)
+    assert counts.min() >= 34 and counts.max() <= 38
+
+
+def test_shuffled_loader_order_depends_on_its_seed_only():
+    x = torch.arange(100).float().view(100, 1, 1)
+    y = torch.arange(100)
+    first = [b[1] for b in kd_lib.make_loader(x, y, batch_size=10, shuffle=True, seed=3)]
+    second = [b[1] for b in kd_lib.make_loader(x, y, batch_size=10, shuffle=True, seed=3)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert not torch.equal(torch.cat(first), y)
+
+
+def test_adding_problem_targets_are_the_marked_sums():
+    x, y = kd_lib.adding_problem(500, 50, seed=1)
+    assert x.shape == (500, 50, 2) and y.shape == (500, 1)
+    assert (x[..., 1].sum(1) == 2).all()
+    torch.testing.assert_close((x[..., 0] * x[..., 1]).sum(1, keepdim=True), y)
+    # predicting the mean (1.0) scores about 1/6
+    assert ((y - 1.0) ** 2).mean().item() == pytest.approx(kd_lib.ADDING_CHANCE_MSE, rel=0.15)
+
+
+def test_copy_memory_layout_and_chance_loss():
+    x, y = kd_lib.copy_memory(4, memory_length=30, seed=0)
+    assert x.shape == (4, 50, 10) and y.shape == (4, 50)
+    tokens = x.argmax(-1)
+    torch.testing.assert_close(y[:, -10:], tokens[:, :10])
+    assert (tokens[:, 39] == 9).all()
+    assert (y[:, :-10] == 0).all()
+    assert kd_lib.copy_memory_chance_loss(1000) == pytest.approx(10 * math.log(8) / 1020)
+    # the memoryless strategy's loss, computed directly, equals the formula
+    probs = torch.zeros(50, 10)
+    probs[:-10, 0] = 1.0
+    probs[-10:, 1:9] = 1 / 8
+    nll = -torch.log(probs[torch.arange(50), y[0]]).mean().item()
+    assert nll == pytest.approx(kd_lib.copy_memory_chance_loss(30))
+
+
+def test_recall_at_distance_label_is_the_symbol_d_steps_back():
+    x, y = kd_lib.recall_at_distance(200, length=20, distance=7, num_classes=5, seed=0)
+    assert x.shape == (200, 20, 5)
+    torch.testing.assert_close(x[:, 20 - 1 - 7].argmax(-1), y)
+    x2, y2 = kd_lib.recall_at_distance(200, length=20, distance=7, num_classes=5, seed=0)
+    torch.testing.assert_close(x, x2)
+
+
+@pytest.mark.parametrize("call,error", [
+    (lambda: kd_lib.digits_splits(val_fraction=0.0), ValueError),
+    (lambda: kd_lib.digits_splits(val_fraction=0.5, test_fraction=0.5), ValueError),
+    (lambda: kd_lib.make_loader(torch.zeros(3), torch.zeros(4)), ValueError),
+    (lambda: kd_lib.make_loader([1, 2, 3]), TypeError),
+    (lambda: kd_lib.make_loader(torch.zeros(3), batch_size=0), ValueError),
+    (lambda: kd_lib.adding_problem(10, 1), ValueError),
+    (lambda: kd_lib.adding_problem(10.5, 10), TypeError),
+    (lambda: kd_lib.copy_memory(0, 10), ValueError),
+    (lambda: kd_lib.recall_at_distance(10, 8, 8), ValueError),
+    (lambda: kd_lib.recall_at_distance(10, 8, -1), ValueError),
+    (lambda: kd_lib.recall_at_distance(10, 8, 2, num_classes=1), ValueError),
+])
+def test_bad_input_raises_clear_errors(call, error):
+    with pytest.raises(error):
+        call()

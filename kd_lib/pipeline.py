@@ -1,0 +1,180 @@
+"""The source article's four-step pipeline, as functions the chapters share.
+
+1. train a large LSTM teacher (done once: :mod:`kd_lib.pretrained`),
+2. let it produce soft labels for the training inputs,
+3. train a small TCN student on them,
+4. fine-tune the student on hard labels,
+
+next to the same student trained from scratch on hard labels. The pipeline
+chapter and the distillation chapters build their results tables from here.
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .data import SequenceSplits, make_loader
+from .distill import DistillationLoss, teacher_logits
+from .models import TCNClassifier
+from .training import History, evaluate, fine_tune, train
+from .utils import Timing, measure_latency, set_seed
+
+__all__ = [
+    "STUDENT",
+    "RECIPE",
+    "make_student",
+    "train_scratch_student",
+    "train_distilled_student",
+    "fine_tune_student",
+    "PipelineRun",
+    "run_pipeline",
+    "mean_and_spread",
+    "inference_latency",
+    "format_table",
+]
+
+STUDENT = {"channels": [8, 8, 8, 8, 8], "kernel_size": 3}
+"""The book's student: five levels of 8 channels, receptive field 125 > 64 steps."""
+
+RECIPE = {
+    "epochs": 30, "lr": 3e-3, "batch_size": 64,      # steps 3 and from-scratch
+    "temperature": 4.0, "alpha": 0.9,                # step 3's distillation loss
+    "finetune_epochs": 5, "finetune_lr": 3e-4,       # step 4
+}
+"""Training settings shared by every student, fixed before any result was seen."""
+
+
+def make_student(input_size: int = 1, num_classes: int = 10, channels: list[int] | None = None,
+                 kernel_size: int | None = None) -> TCNClassifier:
+    """An untrained student TCN (the book's default size unless told otherwise)."""
+    return TCNClassifier(input_size, num_classes,
+                         channels=STUDENT["channels"] if channels is None else channels,
+                         kernel_size=STUDENT["kernel_size"] if kernel_size is None else kernel_size)
+
+
+def _val_loader(splits: SequenceSplits):
+    return make_loader(splits.x_val, splits.y_val, batch_size=256)
+
+
+def train_scratch_student(splits: SequenceSplits, seed: int, student: nn.Module | None = None,
+                          epochs: int = RECIPE["epochs"], lr: float = RECIPE["lr"]
+                          ) -> tuple[nn.Module, History]:
+    """The baseline: the student trained on hard labels only."""
+    set_seed(seed)
+    student = make_student() if student is None else student
+    loader = make_loader(splits.x_train, splits.y_train, batch_size=RECIPE["batch_size"],
+                         shuffle=True, seed=seed)
+    history = train(student, loader, _val_loader(splits), epochs=epochs, lr=lr, show_progress=False)
+    return student, history
+
+
+def train_distilled_student(splits: SequenceSplits, soft_logits: torch.Tensor, seed: int,
+                            student: nn.Module | None = None, labels: torch.Tensor | None = None,
+                            temperature: float = RECIPE["temperature"], alpha: float = RECIPE["alpha"],
+                            epochs: int = RECIPE["epochs"], lr: float = RECIPE["lr"]
+                            ) -> tuple[nn.Module, History]:
+    """Step 3: train the student on the teacher's logits for ``splits.x_train``.
+
+    ``labels`` defaults to the true training labels; pass a copy with some
+    entries set to :data:`kd_lib.UNLABELLED` to learn from soft labels alone there.
+    """
+    if soft_logits.shape[0] != len(splits.x_train):
+        raise ValueError(f"need one row of teacher logits per training input: "
+                         f"{soft_logits.shape[0]} != {len(splits.x_train)}")
+    set_seed(seed)
+    student = make_student() if student is None else student
+    labels = splits.y_train if labels is None else labels
+    loader = make_loader(splits.x_train, labels, soft_logits, batch_size=RECIPE["batch_size"],
+                         shuffle=True, seed=seed)
+    history = train(student, loader, _val_loader(splits), epochs=epochs, lr=lr,
+                    loss_fn=DistillationLoss(temperature, alpha), show_progress=False)
+    return student, history
+
+
+def fine_tune_student(student: nn.Module, splits: SequenceSplits, seed: int,
+                      labels: torch.Tensor | None = None, epochs: int = RECIPE["finetune_epochs"],
+                      lr: float = RECIPE["finetune_lr"]) -> tuple[nn.Module, History]:
+    """Step 4: a copy of ``student`` fine-tuned on hard labels at a lower learning rate.
+
+    Rows of ``labels`` marked UNLABELLED are skipped, so with few labels the
+    fine-tuning sees only the labelled ones. The input model is left untouched.
+    """
+    set_seed(seed)
+    tuned = copy.deepcopy(student)
+    labels = splits.y_train if labels is None else labels
+    loader = make_loader(splits.x_train, labels, batch_size=RECIPE["batch_size"], shuffle=True,
+                         seed=seed)
+    history = fine_tune(tuned, loader, _val_loader(splits), epochs=epochs, lr=lr,
+                        show_progress=False)
+    return tuned, history
+
+
+@dataclass
+class PipelineRun:
+    """One seed of the pipeline: the three students and their test accuracies."""
+
+    seed: int
+    models: dict[str, nn.Module] = field(default_factory=dict)
+    histories: dict[str, History] = field(default_factory=dict)
+    test_accuracy: dict[str, float] = field(default_factory=dict)
+
+
+def run_pipeline(teacher: nn.Module, splits: SequenceSplits, seeds: list[int]) -> list[PipelineRun]:
+    """Steps 2–4 for each seed, with the from-scratch baseline alongside.
+
+    Returns one :class:`PipelineRun` per seed with students ``"scratch"``,
+    ``"distilled"`` and ``"finetuned"``.
+    """
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    soft = teacher_logits(teacher, splits.x_train)  # step 2, once: the teacher is fixed
+    test_loader = make_loader(splits.x_test, splits.y_test, batch_size=256)
+    runs = []
+    for seed in seeds:
+        run = PipelineRun(seed)
+        run.models["scratch"], run.histories["scratch"] = train_scratch_student(splits, seed)
+        run.models["distilled"], run.histories["distilled"] = train_distilled_student(splits, soft, seed)
+        run.models["finetuned"], run.histories["finetuned"] = fine_tune_student(
+            run.models["distilled"], splits, seed)
+        run.test_accuracy = {name: evaluate(m, test_loader)["accuracy"]
+                             for name, m in run.models.items()}
+        runs.append(run)
+    return runs
+
+
+def mean_and_spread(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("need at least one value")
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def inference_latency(model: nn.Module, batch_size: int, length: int = 64, input_size: int = 1,
+                      repeats: int = 20) -> Timing:
+    """Median CPU latency of one forward pass on a random ``(batch_size, length, input_size)`` batch."""
+    x = torch.randn(batch_size, length, input_size)
+    model = model.cpu().eval()
+    return measure_latency(lambda: model(x), repeats=repeats, warmup=3)
+
+
+def format_table(headers: list[str], rows: list[list]) -> str:
+    """A plain-text table with aligned columns (numbers right-aligned)."""
+    if any(len(r) != len(headers) for r in rows):
+        raise ValueError("every row must have one entry per header")
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row, numeric):
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric))
+
+    numeric = [all(isinstance(r[i], (int, float)) or str(r[i])[:1].isdigit() for r in rows)
+               for i in range(len(headers))]
+    out = [line(cells[0], numeric), "  ".join("-" * w for w in widths)]
+    out += [line(r, numeric) for r in cells[1:]]
+    return "\n".join(out)
+

@@ -369,6 +369,5 @@ def plot_soft_label_at_temperatures(logits: torch.Tensor, temperatures, ax=None,
     ax.set_xlabel("class")
     ax.set_ylabel("probability (log scale)")
     ax.axhline(1 / len(logits), color="black", linestyle=":", linewidth=1, label="uniform")
-    ax.set_ylim(top=30)  # headroom above probability 1 for the legend
-    ax.legend(ncols=len(temperatures) + 1, loc="upper center")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: bars fill the whole axes
     return ax

@@ -58,7 +58,7 @@ def reliability_bins(logits: torch.Tensor, labels: torch.Tensor, num_bins: int =
 
 
 def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, num_bins: int = 10) -> float:
-    """ECE = sum over bins of (bin size / n) × |accuracy − mean confidence|, in [0, 1]."""
+    """ECE = sum over bins of (bin size / n) × ``|accuracy − mean confidence|``, in [0, 1]."""
     bins = reliability_bins(logits, labels, num_bins)
     filled = bins.counts > 0
     weights = bins.counts[filled].float() / bins.counts.sum()

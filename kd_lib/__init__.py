@@ -12,7 +12,7 @@ from .plotting import PALETTE, plot_history, use_book_style
 from .pretrained import DIGITS_TEACHER, load_digits_teacher, make_digits_teacher, train_digits_teacher
 from .training import History, accuracy, evaluate, fine_tune, predict_logits, train
 from .utils import (Timing, count_parameters, get_device, load_checkpoint, measure_latency,
-                    progress, save_checkpoint, set_seed)
+                    model_device, progress, save_checkpoint, set_seed)
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,6 @@ step and streaming state live in :mod:`kd_lib.streaming`.
 from __future__ import annotations
 
 import statistics
-import textwrap
 import time
 import weakref
 from collections.abc import Callable
@@ -31,6 +30,9 @@ from torch.utils._pytree import tree_leaves
 
 from .data import digits_loaders, make_loader, recall_at_distance
 from .models import LSTMClassifier, receptive_field
+# shared with the other chapters' tables; re-exported here under the names chapter 2 uses
+from .pipeline import format_table
+from .pipeline import mean_and_spread as mean_spread
 from .training import evaluate, train
 from .utils import Timing, check_tensor, measure_latency, set_seed
 
@@ -425,42 +427,7 @@ def draw_dilated_stack(kernel_size: int = 2, num_levels: int = 3, ax=None):
     ax.set_yticks(range(len(dilations) + 1),
                   ["input"] + [f"conv, d={d}" for d in dilations])
     ax.set_xlabel("time step")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.grid(False)
-    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.25))
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0))
     return ax
-
-
-def mean_spread(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value) of a list of numbers."""
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("values must not be empty")
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return statistics.fmean(values), spread
-
-
-def format_table(headers: list[str], rows: list[list], widths: list[int] | None = None) -> str:
-    """A plain-text table; cells longer than their column's width wrap onto more lines.
-
-    ``widths`` (one per column) caps the column widths; by default each column
-    is as wide as its longest cell.
-    """
-    if not headers:
-        raise ValueError("headers must not be empty")
-    for i, row in enumerate(rows):
-        if len(row) != len(headers):
-            raise ValueError(f"row {i} has {len(row)} cells, expected {len(headers)}")
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    if widths is None:
-        widths = [max(len(r[j]) for r in cells) for j in range(len(headers))]
-    elif len(widths) != len(headers):
-        raise ValueError(f"widths must have {len(headers)} entries, got {len(widths)}")
-    lines = []
-    for r, row in enumerate(cells):
-        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths)]
-        for k in range(max(len(w) for w in wrapped)):
-            parts = [(w[k] if k < len(w) else "").ljust(width) for w, width in zip(wrapped, widths)]
-            lines.append("  ".join(parts).rstrip())
-        if r == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .utils import check_tensor
+from .utils import check_tensor, model_device
 
 __all__ = [
     "UNLABELLED",
@@ -118,7 +118,7 @@ def teacher_logits(teacher: nn.Module, x: torch.Tensor, batch_size: int = 256) -
     check_tensor(x, "x", ndim=3, floating=True)
     was_training = teacher.training
     teacher.eval()
-    device = next(teacher.parameters()).device
+    device = model_device(teacher)
     out = torch.cat([teacher(x[i:i + batch_size].to(device)).cpu()
                      for i in range(0, len(x), batch_size)])
     teacher.train(was_training)

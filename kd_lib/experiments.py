@@ -17,7 +17,7 @@ from .calibration import agreement, expected_calibration_error
 from .data import SequenceSplits, make_loader
 from .distill import UNLABELLED, teacher_logits
 from .pipeline import (RECIPE, PipelineRun, fine_tune_student, format_table, inference_latency,
-                       make_student, mean_and_spread, train_distilled_student)
+                       mean_and_spread, train_distilled_student)
 from .plotting import PALETTE
 from .training import History, predict_logits
 from .utils import check_tensor, count_parameters
@@ -28,6 +28,7 @@ __all__ = [
     "labelled_subset",
     "gap_closed",
     "test_metrics",
+    "accuracy_on",
     "distill_runs",
     "sweep_temperature_alpha",
     "label_regimes",
@@ -127,7 +128,10 @@ def test_metrics(model: nn.Module, splits: SequenceSplits, teacher_test_logits: 
             "agreement": agreement(logits, teacher_test_logits)}
 
 
-def _accuracy_on(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def accuracy_on(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy of ``model`` on inputs ``x`` ``(n, time, features)`` with labels ``y`` ``(n,)``."""
+    check_tensor(x, "x", ndim=3, floating=True)
+    check_tensor(y, "y", ndim=1, floating=False)
     logits, labels = predict_logits(model, make_loader(x, y, batch_size=256))
     return (logits.argmax(-1) == labels).float().mean().item()
 
@@ -152,13 +156,13 @@ def distill_runs(splits: SequenceSplits, soft_logits: torch.Tensor, teacher_test
         temperature = setting.get("temperature", RECIPE["temperature"])
         alpha = setting.get("alpha", RECIPE["alpha"])
         for seed in seeds:
-            student = make_student(channels=setting.get("channels"))
-            student, history = train_distilled_student(
-                splits, soft_logits, seed, student=student, labels=setting.get("labels"),
+            # the student is built after seeding: its initial weights belong to the seed
+            student, _ = train_distilled_student(
+                splits, soft_logits, seed, channels=setting.get("channels"), labels=setting.get("labels"),
                 temperature=temperature, alpha=alpha, epochs=epochs)
             record = {k: v for k, v in setting.items() if k != "labels"}
             record.update(temperature=temperature, alpha=alpha, seed=seed, model=student,
-                          train_accuracy=_accuracy_on(student, splits.x_train, splits.y_train))
+                          train_accuracy=accuracy_on(student, splits.x_train, splits.y_train))
             record.update(test_metrics(student, splits, teacher_test_logits))
             records.append(record)
     return records

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 import statistics
+import textwrap
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from .data import SequenceSplits, make_loader
-from .distill import DistillationLoss, teacher_logits
+from .distill import UNLABELLED, DistillationLoss, teacher_logits
 from .models import TCNClassifier
 from .training import History, evaluate, fine_tune, train
 from .utils import Timing, measure_latency, set_seed
@@ -60,12 +61,13 @@ def _val_loader(splits: SequenceSplits):
     return make_loader(splits.x_val, splits.y_val, batch_size=256)
 
 
-def train_scratch_student(splits: SequenceSplits, seed: int, student: nn.Module | None = None,
+def train_scratch_student(splits: SequenceSplits, seed: int, channels: list[int] | None = None,
                           epochs: int = RECIPE["epochs"], lr: float = RECIPE["lr"]
                           ) -> tuple[nn.Module, History]:
-    """The baseline: the student trained on hard labels only."""
+    """The baseline: the student (``channels`` wide, default :data:`STUDENT`) trained
+    on hard labels only. Its initial weights depend on ``seed`` alone."""
     set_seed(seed)
-    student = make_student() if student is None else student
+    student = make_student(channels=channels)
     loader = make_loader(splits.x_train, splits.y_train, batch_size=RECIPE["batch_size"],
                          shuffle=True, seed=seed)
     history = train(student, loader, _val_loader(splits), epochs=epochs, lr=lr, show_progress=False)
@@ -73,7 +75,7 @@ def train_scratch_student(splits: SequenceSplits, seed: int, student: nn.Module 
 
 
 def train_distilled_student(splits: SequenceSplits, soft_logits: torch.Tensor, seed: int,
-                            student: nn.Module | None = None, labels: torch.Tensor | None = None,
+                            channels: list[int] | None = None, labels: torch.Tensor | None = None,
                             temperature: float = RECIPE["temperature"], alpha: float = RECIPE["alpha"],
                             epochs: int = RECIPE["epochs"], lr: float = RECIPE["lr"]
                             ) -> tuple[nn.Module, History]:
@@ -81,12 +83,14 @@ def train_distilled_student(splits: SequenceSplits, soft_logits: torch.Tensor, s
 
     ``labels`` defaults to the true training labels; pass a copy with some
     entries set to :data:`kd_lib.UNLABELLED` to learn from soft labels alone there.
+    The student (``channels`` wide) is built after seeding, so its initial
+    weights depend on ``seed`` alone.
     """
     if soft_logits.shape[0] != len(splits.x_train):
         raise ValueError(f"need one row of teacher logits per training input: "
                          f"{soft_logits.shape[0]} != {len(splits.x_train)}")
     set_seed(seed)
-    student = make_student() if student is None else student
+    student = make_student(channels=channels)
     labels = splits.y_train if labels is None else labels
     loader = make_loader(splits.x_train, labels, soft_logits, batch_size=RECIPE["batch_size"],
                          shuffle=True, seed=seed)
@@ -100,14 +104,17 @@ def fine_tune_student(student: nn.Module, splits: SequenceSplits, seed: int,
                       lr: float = RECIPE["finetune_lr"]) -> tuple[nn.Module, History]:
     """Step 4: a copy of ``student`` fine-tuned on hard labels at a lower learning rate.
 
-    Rows of ``labels`` marked UNLABELLED are skipped, so with few labels the
+    Rows of ``labels`` marked UNLABELLED are left out, so with few labels the
     fine-tuning sees only the labelled ones. The input model is left untouched.
     """
     set_seed(seed)
     tuned = copy.deepcopy(student)
     labels = splits.y_train if labels is None else labels
-    loader = make_loader(splits.x_train, labels, batch_size=RECIPE["batch_size"], shuffle=True,
-                         seed=seed)
+    labelled = labels != UNLABELLED  # a batch of only unlabelled rows has no hard loss at all
+    if not labelled.any():
+        raise ValueError("fine-tuning needs at least one labelled training example")
+    loader = make_loader(splits.x_train[labelled], labels[labelled], batch_size=RECIPE["batch_size"],
+                         shuffle=True, seed=seed)
     history = fine_tune(tuned, loader, _val_loader(splits), epochs=epochs, lr=lr,
                         show_progress=False)
     return tuned, history
@@ -162,19 +169,28 @@ def inference_latency(model: nn.Module, batch_size: int, length: int = 64, input
     return measure_latency(lambda: model(x), repeats=repeats, warmup=3)
 
 
-def format_table(headers: list[str], rows: list[list]) -> str:
-    """A plain-text table with aligned columns (numbers right-aligned)."""
-    if any(len(r) != len(headers) for r in rows):
-        raise ValueError("every row must have one entry per header")
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+def format_table(headers: list[str], rows: list[list], widths: list[int] | None = None) -> str:
+    """A plain-text table; cells longer than their column's width wrap onto more lines.
 
-    def line(row, numeric):
-        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric))
-
-    numeric = [all(isinstance(r[i], (int, float)) or str(r[i])[:1].isdigit() for r in rows)
-               for i in range(len(headers))]
-    out = [line(cells[0], numeric), "  ".join("-" * w for w in widths)]
-    out += [line(r, numeric) for r in cells[1:]]
-    return "\n".join(out)
-
+    ``widths`` (one per column) caps the column widths; by default each column
+    is as wide as its longest cell.
+    """
+    if not headers:
+        raise ValueError("headers must not be empty")
+    for i, row in enumerate(rows):
+        if len(row) != len(headers):
+            raise ValueError(f"row {i} has {len(row)} cells, expected {len(headers)}")
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    if widths is None:
+        widths = [max(len(r[j]) for r in cells) for j in range(len(headers))]
+    elif len(widths) != len(headers):
+        raise ValueError(f"widths must have {len(headers)} entries, got {len(widths)}")
+    lines = []
+    for r, row in enumerate(cells):
+        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths)]
+        for k in range(max(len(w) for w in wrapped)):
+            parts = [(w[k] if k < len(w) else "").ljust(width) for w, width in zip(wrapped, widths)]
+            lines.append("  ".join(parts).rstrip())
+        if r == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)

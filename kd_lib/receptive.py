@@ -20,15 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import recall_at_distance
+from .data import make_loader, recall_at_distance
 from .models import TCNClassifier, receptive_field
 from .training import History, evaluate, train
-from .data import make_loader
-from .utils import check_tensor, count_parameters, set_seed
+from .utils import check_tensor, count_parameters, model_device, set_seed
 
 __all__ = [
     "reachable_lags",
@@ -107,6 +107,7 @@ def plot_dilated_tree(kernel_size: int, num_levels: int, ax=None, extra_steps: i
     ax.set_yticklabels(["input"] + [f"level {i}, conv {c + 1}" for i in range(num_levels)
                                     for c in range(2)])
     ax.set_xlabel("time step relative to the last one (steps)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(False)
     ax.legend(loc="upper left", fontsize=8)
     return ax
@@ -165,7 +166,7 @@ def input_gradient_map(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     check_tensor(x, "x", ndim=3, floating=True)
     was_training = model.training
     model.eval()  # no dropout: the map should describe the function, not one noisy draw
-    device = next(model.parameters()).device
+    device = model_device(model)
     x = x.detach().to(device).requires_grad_(True)
     out = model(x)
     last = out[:, -1] if out.dim() == 3 else out

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .distill import UNLABELLED
-from .utils import get_device, progress
+from .utils import get_device, model_device, progress
 
 __all__ = ["History", "train", "fine_tune", "evaluate", "predict_logits", "accuracy"]
 
@@ -69,7 +69,7 @@ def _check_loader(loader, name: str) -> None:
 def predict_logits(model: nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     """Model outputs and first targets over a whole loader, on the CPU, in loader order."""
     _check_loader(loader, "loader")
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     outputs, targets = [], []

@@ -19,6 +19,7 @@ __all__ = [
     "set_seed",
     "get_device",
     "count_parameters",
+    "model_device",
     "Timing",
     "measure_latency",
     "save_checkpoint",
@@ -53,6 +54,12 @@ def get_device(prefer: str | None = None) -> torch.device:
             raise ValueError("prefer='cuda' but no CUDA device is available")
         return torch.device(prefer)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's parameters (the CPU for a model without any,
+    such as a dynamically quantised one, which keeps its weights packed)."""
+    return next(model.parameters(), torch.empty(0)).device
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -24,6 +24,7 @@ def test_distilled_student_with_alpha_one_ignores_the_labels():
     splits = _tiny_splits()
     soft = torch.randn(len(splits.x_train), 10)
     scrambled = splits.y_train[torch.randperm(len(splits.y_train))]
+    scrambled[::3] = kd_lib.UNLABELLED
     a, _ = pipeline.train_distilled_student(splits, soft, seed=0, alpha=1.0, epochs=2)
     b, _ = pipeline.train_distilled_student(splits, soft, seed=0, labels=scrambled, alpha=1.0, epochs=2)
     for pa, pb in zip(a.parameters(), b.parameters()):
@@ -61,7 +62,8 @@ def test_mean_and_spread():
 def test_format_table_aligns_columns():
     table = pipeline.format_table(["model", "acc"], [["teacher", 0.95], ["student", 0.9]])
     lines = table.splitlines()
-    assert lines[0].startswith("model") and len({len(line) for line in lines}) == 1
+    assert lines[0].startswith("model") and lines[1].startswith("-------  ")
+    assert {line.index(v) for line, v in zip(lines[2:], ["0.95", "0.9"])} == {9}
     with pytest.raises(ValueError):
         pipeline.format_table(["a", "b"], [[1]])
 
@@ -76,3 +78,23 @@ def test_bad_teacher_logits_shape_is_rejected():
         pipeline.train_distilled_student(splits, torch.randn(3, 10), seed=0)
     with pytest.raises(ValueError):
         pipeline.run_pipeline(kd_lib.LSTMClassifier(1, 10, hidden_size=4), splits, seeds=[])
+
+
+def test_fine_tuning_with_few_labels_uses_only_the_labelled_rows():
+    splits = _tiny_splits()
+    student, _ = pipeline.train_scratch_student(splits, seed=0, epochs=1)
+    labels = torch.full_like(splits.y_train, kd_lib.UNLABELLED)
+    labels[:5] = splits.y_train[:5]  # a single batch, all of it labelled
+    _, history = pipeline.fine_tune_student(student, splits, seed=0, labels=labels, epochs=2)
+    assert all(loss == loss for loss in history.train_loss)  # no NaN from label-free batches
+    with pytest.raises(ValueError):
+        pipeline.fine_tune_student(student, splits, seed=0, labels=torch.full_like(labels, kd_lib.UNLABELLED))
+
+
+def test_students_of_one_seed_start_from_the_same_weights():
+    splits = _tiny_splits()
+    kd_lib.set_seed(123)
+    torch.randn(10)  # whatever ran before must not matter
+    a, _ = pipeline.train_scratch_student(splits, seed=4, channels=[4, 4], epochs=1)
+    b, _ = pipeline.train_scratch_student(splits, seed=4, channels=[4, 4], epochs=1)
+    assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters()))

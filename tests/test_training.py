@@ -148,3 +148,15 @@ def test_count_parameters_and_device():
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_evaluate_works_for_a_model_without_parameters():
+    """Dynamically quantised models keep packed weights and expose no parameters."""
+    class LastStepSum(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([x[:, -1, 0], -x[:, -1, 0]], dim=1)
+
+    x = torch.tensor([[[1.0]], [[-1.0]]])
+    y = torch.tensor([0, 1])
+    assert kd_lib.utils.model_device(LastStepSum()).type == "cpu"
+    assert kd_lib.evaluate(LastStepSum(), kd_lib.make_loader(x, y))["accuracy"] == 1.0

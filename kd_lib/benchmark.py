@@ -32,6 +32,7 @@ from .data import digits_loaders, make_loader, recall_at_distance
 from .models import LSTMClassifier, receptive_field
 # shared with the other chapters' tables; re-exported here under the names chapter 2 uses
 from .pipeline import format_table
+from .receptive import reachable_lags
 from .pipeline import mean_and_spread as mean_spread
 from .training import evaluate, train
 from .utils import Timing, check_tensor, measure_latency, set_seed
@@ -401,26 +402,20 @@ def draw_dilated_stack(kernel_size: int = 2, num_levels: int = 3, ax=None):
     """
     import matplotlib.pyplot as plt
 
-    _check_int(kernel_size, "kernel_size", minimum=2)
-    _check_int(num_levels, "num_levels")
-    rf = receptive_field(kernel_size, num_levels)
-    length = rf + 4
+    layers = reachable_lags(kernel_size, num_levels)  # lags back from the last step, top row first
+    length = receptive_field(kernel_size, num_levels) + 4
     dilations = [2**i for i in range(num_levels) for _ in range(2)]
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 0.6 * len(dilations) + 1.2))
-    needed = {length - 1}  # steps of the top row that the last output depends on
     for row in range(len(dilations), 0, -1):
-        d = dilations[row - 1]
-        below = set()
+        needed = [length - 1 - lag for lag in layers[len(dilations) - row]]
         for t in needed:
             for j in range(kernel_size):
-                source = t - j * d
-                if source >= 0:
-                    below.add(source)
-                    ax.plot([t, source], [row, row - 1], color="#d9822b", linewidth=1, zorder=1)
+                ax.plot([t, t - j * dilations[row - 1]], [row, row - 1], color="#d9822b",
+                        linewidth=1, zorder=1)
         ax.scatter(range(length), [row] * length, s=14, color="#cccccc", zorder=2)
         ax.scatter(sorted(needed), [row] * len(needed), s=18, color="#d9822b", zorder=3)
-        needed = below
+    needed = [length - 1 - lag for lag in layers[-1]]
     ax.scatter(range(length), [0] * length, s=14, color="#cccccc", zorder=2)
     ax.scatter(sorted(needed), [0] * len(needed), s=18, color="#1f4e79", zorder=3,
                label=f"inputs that reach the last output ({len(needed)} = receptive field)")

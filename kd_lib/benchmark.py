@@ -17,7 +17,6 @@ step and streaming state live in :mod:`kd_lib.streaming`.
 from __future__ import annotations
 
 import statistics
-import time
 import weakref
 from collections.abc import Callable
 
@@ -35,7 +34,7 @@ from .pipeline import format_table
 from .receptive import reachable_lags
 from .pipeline import mean_and_spread as mean_spread
 from .training import evaluate, train
-from .utils import Timing, check_tensor, measure_latency, set_seed
+from .utils import Timing, check_int, check_tensor, measure_latency, set_seed
 
 __all__ = [
     "latency_sweep",
@@ -56,13 +55,6 @@ __all__ = [
 ]
 
 
-def _check_int(value, name: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
 def _check_model(model) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -74,7 +66,7 @@ def _check_lengths(lengths) -> list[int]:
     if not isinstance(lengths, (list, tuple)) or not lengths:
         raise ValueError(f"lengths must be a non-empty list of ints, got {lengths!r}")
     for length in lengths:
-        _check_int(length, "every length")
+        check_int(length, "every length")
     return list(lengths)
 
 
@@ -87,8 +79,8 @@ def latency_sweep(models: dict[str, nn.Module], lengths: list[int], *, batch_siz
     for model in models.values():
         _check_model(model)
     lengths = _check_lengths(lengths)
-    _check_int(batch_size, "batch_size")
-    _check_int(input_size, "input_size")
+    check_int(batch_size, "batch_size")
+    check_int(input_size, "input_size")
     result = {name: [] for name in models}
     for length in lengths:
         x = torch.randn(batch_size, length, input_size)
@@ -110,26 +102,17 @@ def time_training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, re
     _check_model(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
-    _check_int(repeats, "repeats")
-    _check_int(warmup, "warmup", minimum=0)
+    check_int(repeats, "repeats")
+    check_int(warmup, "warmup", minimum=0)
     model.train()
 
     def one_step():
         F.cross_entropy(model(x), y).backward()
         model.zero_grad(set_to_none=True)
 
-    for _ in range(warmup):
-        one_step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        one_step()
-        times.append(time.perf_counter() - start)
+    timing = measure_latency(one_step, repeats=repeats, warmup=warmup, inference=False)
     model.eval()
-    if repeats == 1:
-        return Timing(times[0], times[0], times[0], 1)
-    q25, _, q75 = statistics.quantiles(times, n=4)
-    return Timing(statistics.median(times), q25, q75, repeats)
+    return timing
 
 
 # ---------------------------------------------------------------- memory
@@ -263,7 +246,7 @@ def gradient_norm_trace(model: nn.Module, loader, *, epochs: int, lr: float,
     _check_model(model)
     if not isinstance(loader, DataLoader):
         raise TypeError(f"loader must be a torch DataLoader, got {type(loader).__name__}")
-    _check_int(epochs, "epochs")
+    check_int(epochs, "epochs")
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if clip_grad_norm is not None and clip_grad_norm <= 0:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from .utils import check_int
+
 __all__ = [
     "load_digits_sequences",
     "SequenceSplits",
@@ -26,13 +28,6 @@ __all__ = [
 
 DIGITS_LENGTH = 64
 DIGITS_CLASSES = 10
-
-
-def _check_positive_int(value, name: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 def load_digits_sequences(permuted: bool = False, permutation_seed: int = 0):
@@ -112,7 +107,7 @@ def make_loader(*tensors: torch.Tensor, batch_size: int = 64, shuffle: bool = Fa
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
         raise ValueError(f"all tensors must have the same length, got {[len(t) for t in tensors]}")
-    _check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     generator = None
     if shuffle:
         seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
@@ -143,8 +138,8 @@ def adding_problem(num_samples: int, length: int, seed: int = 0):
     numbers. Returns ``x`` of shape ``(num_samples, length, 2)`` and ``y`` of
     shape ``(num_samples, 1)``.
     """
-    _check_positive_int(num_samples, "num_samples")
-    _check_positive_int(length, "length", minimum=2)
+    check_int(num_samples, "num_samples")
+    check_int(length, "length", minimum=2)
     g = torch.Generator().manual_seed(seed)
     values = torch.rand(num_samples, length, generator=g)
     half = length // 2
@@ -168,9 +163,9 @@ def copy_memory(num_samples: int, memory_length: int, seed: int = 0, copy_length
     ``x`` of shape ``(num_samples, T + 20, 10)`` and targets ``y`` of shape
     ``(num_samples, T + 20)``: blank everywhere but the last ten steps.
     """
-    _check_positive_int(num_samples, "num_samples")
-    _check_positive_int(memory_length, "memory_length")
-    _check_positive_int(copy_length, "copy_length")
+    check_int(num_samples, "num_samples")
+    check_int(memory_length, "memory_length")
+    check_int(copy_length, "copy_length")
     g = torch.Generator().manual_seed(seed)
     total = memory_length + 2 * copy_length
     symbols = torch.randint(1, num_symbols + 1, (num_samples, copy_length), generator=g)
@@ -187,7 +182,7 @@ def copy_memory_chance_loss(memory_length: int, copy_length: int = 10, num_symbo
     """Cross-entropy per step of the best memoryless strategy: blanks everywhere,
     then a uniform guess over the symbols for the last ``copy_length`` steps:
     ``copy_length * ln(num_symbols) / (T + 2 * copy_length)``."""
-    _check_positive_int(memory_length, "memory_length")
+    check_int(memory_length, "memory_length")
     return copy_length * math.log(num_symbols) / (memory_length + 2 * copy_length)
 
 
@@ -201,9 +196,9 @@ def recall_at_distance(num_samples: int, length: int, distance: int, num_classes
     at chance (``1 / num_classes``) exactly. Returns ``x`` of shape
     ``(num_samples, length, num_classes)`` and ``y`` of shape ``(num_samples,)``.
     """
-    _check_positive_int(num_samples, "num_samples")
-    _check_positive_int(length, "length")
-    _check_positive_int(num_classes, "num_classes", minimum=2)
+    check_int(num_samples, "num_samples")
+    check_int(length, "length")
+    check_int(num_classes, "num_classes", minimum=2)
     if isinstance(distance, bool) or not isinstance(distance, int):
         raise TypeError(f"distance must be an int, got {type(distance).__name__}")
     if not 0 <= distance < length:

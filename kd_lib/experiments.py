@@ -19,7 +19,7 @@ from .distill import UNLABELLED, teacher_logits
 from .pipeline import (RECIPE, PipelineRun, fine_tune_student, format_table, inference_latency,
                        mean_and_spread, train_distilled_student)
 from .plotting import PALETTE
-from .training import History, predict_logits
+from .training import History, evaluate, predict_logits
 from .utils import check_tensor, count_parameters
 
 __all__ = [
@@ -132,8 +132,7 @@ def accuracy_on(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Accuracy of ``model`` on inputs ``x`` ``(n, time, features)`` with labels ``y`` ``(n,)``."""
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
-    logits, labels = predict_logits(model, make_loader(x, y, batch_size=256))
-    return (logits.argmax(-1) == labels).float().mean().item()
+    return evaluate(model, make_loader(x, y, batch_size=256))["accuracy"]
 
 
 def distill_runs(splits: SequenceSplits, soft_logits: torch.Tensor, teacher_test_logits: torch.Tensor,

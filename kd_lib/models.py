@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .utils import check_tensor
+from .utils import check_int, check_tensor
 
 __all__ = [
     "receptive_field",
@@ -32,12 +32,9 @@ def receptive_field(kernel_size: int, num_levels: int, convs_per_block: int = 2)
     ``(kernel_size - 1) * 2**i`` steps of history, so
     ``RF = 1 + convs_per_block * (kernel_size - 1) * (2**num_levels - 1)``.
     """
-    for name, value, minimum in (("kernel_size", kernel_size, 2), ("num_levels", num_levels, 1),
-                                 ("convs_per_block", convs_per_block, 1)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    check_int(kernel_size, "kernel_size", minimum=2)
+    check_int(num_levels, "num_levels")
+    check_int(convs_per_block, "convs_per_block")
     return 1 + convs_per_block * (kernel_size - 1) * (2**num_levels - 1)
 
 

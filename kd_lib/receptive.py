@@ -28,7 +28,7 @@ from torch import nn
 from .data import make_loader, recall_at_distance
 from .models import TCNClassifier, receptive_field
 from .training import History, evaluate, train
-from .utils import check_tensor, count_parameters, model_device, set_seed
+from .utils import check_int, check_tensor, count_parameters, model_device, set_seed
 
 __all__ = [
     "reachable_lags",
@@ -46,13 +46,6 @@ __all__ = [
 ]
 
 
-def _check_int(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
 # ---------------------------------------------------------------- the theoretical field
 
 def reachable_lags(kernel_size: int, num_levels: int, convs_per_block: int = 2) -> list[list[int]]:
@@ -64,9 +57,9 @@ def reachable_lags(kernel_size: int, num_levels: int, convs_per_block: int = 2) 
     lag ``j`` to lags ``j, j + d, ..., j + (k - 1) d`` of the layer below.
     (Residual shortcuts only add paths between lags already reached.)
     """
-    _check_int(kernel_size, "kernel_size", 2)
-    _check_int(num_levels, "num_levels", 1)
-    _check_int(convs_per_block, "convs_per_block", 1)
+    check_int(kernel_size, "kernel_size", 2)
+    check_int(num_levels, "num_levels", 1)
+    check_int(convs_per_block, "convs_per_block", 1)
     layers = [[0]]
     for level in reversed(range(num_levels)):  # from the top block down
         dilation = 2**level
@@ -84,7 +77,7 @@ def plot_dilated_tree(kernel_size: int, num_levels: int, ax=None, extra_steps: i
     Returns the matplotlib axes.
     """
     layers = reachable_lags(kernel_size, num_levels)
-    _check_int(extra_steps, "extra_steps", 0)
+    check_int(extra_steps, "extra_steps", 0)
     rf = receptive_field(kernel_size, num_levels)
     width = rf + extra_steps
     depth = len(layers) - 1
@@ -124,8 +117,8 @@ def path_weights(kernel_size: int, num_levels: int, conv_gain: float = 1.0) -> t
     convolutions (the only ones that reach the far lags) weigh little.
     In polynomial form each block is ``1 + (g (1 + z^d + ... + z^((k-1) d)))^2``.
     """
-    _check_int(kernel_size, "kernel_size", 2)
-    _check_int(num_levels, "num_levels", 1)
+    check_int(kernel_size, "kernel_size", 2)
+    check_int(num_levels, "num_levels", 1)
     if isinstance(conv_gain, bool) or not isinstance(conv_gain, (int, float)):
         raise TypeError(f"conv_gain must be a number, got {type(conv_gain).__name__}")
     if conv_gain <= 0:
@@ -219,16 +212,16 @@ def design_options(distance: int, input_size: int, num_outputs: int, channels: i
     is that of a :class:`kd_lib.TCNClassifier` with ``input_size`` features and
     ``num_outputs`` outputs, weight normalisation included.
     """
-    _check_int(distance, "distance", 0)
+    check_int(distance, "distance", 0)
     for name, value in (("input_size", input_size), ("num_outputs", num_outputs),
                         ("channels", channels)):
-        _check_int(value, name, 1)
+        check_int(value, name, 1)
     kernel_sizes = tuple(kernel_sizes)
     if not kernel_sizes:
         raise ValueError("kernel_sizes must not be empty")
     options = []
     for k in kernel_sizes:
-        _check_int(k, "each kernel size", 2)
+        check_int(k, "each kernel size", 2)
         levels = 1
         while receptive_field(k, levels) < distance + 1:
             levels += 1
@@ -282,7 +275,7 @@ def recall_accuracy(make_model, distance: int, *, length: int, num_classes: int 
     """
     if not callable(make_model):
         raise TypeError("make_model must be callable (for example lambda: kd_lib.TCNClassifier(...))")
-    _check_int(seed, "seed", 0)
+    check_int(seed, "seed", 0)
     x, y = recall_at_distance(num_train, length, distance, num_classes, seed=seed + 1)
     x_test, y_test = recall_at_distance(num_test, length, distance, num_classes, seed=10_000)
     set_seed(seed)

@@ -26,6 +26,7 @@ __all__ = [
     "load_checkpoint",
     "progress",
     "check_tensor",
+    "check_int",
 ]
 
 
@@ -69,6 +70,14 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def check_int(value, name: str, minimum: int = 1) -> None:
+    """Raise a clear ``TypeError``/``ValueError`` unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
 def check_tensor(x, name: str, ndim: int | tuple[int, ...] | None = None, floating: bool | None = None) -> None:
     """Raise a clear ``TypeError``/``ValueError`` unless ``x`` is a tensor of the expected rank."""
     if not isinstance(x, torch.Tensor):
@@ -98,19 +107,21 @@ class Timing:
         return 1e3 * self.median
 
 
-def measure_latency(fn, *, repeats: int = 20, warmup: int = 3) -> Timing:
+def measure_latency(fn, *, repeats: int = 20, warmup: int = 3, inference: bool = True) -> Timing:
     """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls.
 
     The median is the statistic to report: timing noise on a shared machine is
     one-sided (things only get slower), so the mean is pulled up by outliers.
-    Synchronises CUDA around each call so GPU timings are real.
+    Synchronises CUDA around each call so GPU timings are real. ``fn`` runs
+    under ``torch.inference_mode`` unless ``inference=False`` (to time a
+    training step, which needs gradients).
     """
     if not callable(fn):
         raise TypeError("fn must be callable (for example lambda: model(x))")
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-    with torch.inference_mode():
+    with torch.inference_mode(inference):
         for _ in range(warmup):
             fn()
         times = []

@@ -18,12 +18,15 @@ __all__ = [
     "SequenceSplits",
     "digits_splits",
     "make_loader",
+    "jitter_digits",
     "digits_loaders",
     "adding_problem",
     "ADDING_CHANCE_MSE",
     "copy_memory",
     "copy_memory_chance_loss",
     "recall_at_distance",
+    "load_japanese_vowels",
+    "vowels_splits",
 ]
 
 DIGITS_LENGTH = 64
@@ -114,6 +117,27 @@ def make_loader(*tensors: torch.Tensor, batch_size: int = 64, shuffle: bool = Fa
         generator = torch.Generator().manual_seed(seed)
     return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle,
                       generator=generator)
+
+
+def jitter_digits(x: torch.Tensor, max_shift: int = 1) -> torch.Tensor:
+    """Shift each 8×8 digit of ``x`` ``(batch, 64, 1)`` by a random whole number of
+    pixels in ``[-max_shift, max_shift]`` along each axis, filling with blank (0).
+
+    The data augmentation of Hinton et al.'s MNIST teacher ("jittered" inputs),
+    for training a teacher that knows more than its labels. Uses the global
+    random generator (seeded by :func:`kd_lib.set_seed`).
+    """
+    check_int(max_shift, "max_shift", minimum=0)
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[1:] != (DIGITS_LENGTH, 1):
+        raise ValueError(f"x must be a (batch, 64, 1) tensor of digits, got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    images = x.reshape(-1, 8, 8)
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    shifts = torch.randint(0, 2 * max_shift + 1, (len(x), 2), device=x.device)
+    rows = shifts[:, 0, None] + torch.arange(8, device=x.device)       # (batch, 8)
+    cols = shifts[:, 1, None] + torch.arange(8, device=x.device)
+    batch = torch.arange(len(x), device=x.device)[:, None, None]
+    return padded[batch, rows[:, :, None], cols[:, None, :]].reshape(x.shape)
 
 
 def digits_loaders(batch_size: int = 64, permuted: bool = False, seed: int | None = None):
@@ -207,3 +231,85 @@ def recall_at_distance(num_samples: int, length: int, distance: int, num_classes
     tokens = torch.randint(0, num_classes, (num_samples, length), generator=g)
     y = tokens[:, length - 1 - distance].clone()
     return torch.nn.functional.one_hot(tokens, num_classes).float(), y
+
+
+# ---------------------------------------------------------------- Japanese vowels
+
+VOWELS_CLASSES = 9
+VOWELS_FEATURES = 12
+
+
+def _read_ts(path) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Read a ``.ts`` file of the UEA/UCR archive: one sequence per line,
+    channels separated by ``:``, values by ``,``, the class label last."""
+    sequences, labels = [], []
+    in_data = False
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            in_data = line.lower() == "@data"
+            continue
+        *channels, label = line.split(":")
+        sequences.append(torch.tensor([[float(v) for v in c.split(",")] for c in channels]).T)
+        labels.append(int(label) - 1)  # classes 1..9 -> 0..8
+    return sequences, torch.tensor(labels)
+
+
+def load_japanese_vowels():
+    """UCI's Japanese Vowels (Kudo, Toyama & Shimbo 1999): nine speakers say /ae/;
+    each utterance is 7 to 29 frames of 12 LPC cepstrum coefficients; the task is
+    to name the speaker. 270 training and 370 test utterances.
+
+    Read from the copy that ships inside the ``aeon`` wheel (no download, and
+    without importing aeon itself). Returns ``(train, test)``, each a pair of a
+    list of ``(time, 12)`` tensors and a ``(n,)`` tensor of labels 0..8.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the Japanese Vowels data ship inside the 'aeon' package: "
+                          "pip install -r requirements.txt")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "JapaneseVowels"
+    return (_read_ts(folder / "JapaneseVowels_TRAIN.ts"), _read_ts(folder / "JapaneseVowels_TEST.ts"))
+
+
+def _left_pad(sequences: list[torch.Tensor], length: int) -> torch.Tensor:
+    """Stack ``(time, features)`` sequences into ``(n, length, features)``, zeros first,
+    so that every sequence ends on the last step (where a causal model reads out)."""
+    out = torch.zeros(len(sequences), length, sequences[0].shape[1])
+    for i, s in enumerate(sequences):
+        out[i, length - len(s):] = s
+    return out
+
+
+def vowels_splits(val_per_class: int = 5, split_seed: int = 0) -> SequenceSplits:
+    """Japanese Vowels as fixed train / validation / test tensors.
+
+    ``val_per_class`` utterances of each speaker move from the training set to
+    the validation set (the test set is the archive's own). Features are
+    standardised with the training set's mean and standard deviation; sequences
+    are left-padded with zeros (the training mean) to the longest length, 29.
+    """
+    check_int(val_per_class, "val_per_class")
+    (train_seqs, y_train), (test_seqs, y_test) = load_japanese_vowels()
+    generator = torch.Generator().manual_seed(split_seed)
+    val_idx = torch.cat([idx[torch.randperm(len(idx), generator=generator)[:val_per_class]]
+                         for idx in (torch.nonzero(y_train == c).flatten()
+                                     for c in range(VOWELS_CLASSES))])
+    is_val = torch.zeros(len(y_train), dtype=torch.bool)
+    is_val[val_idx] = True
+    fit = torch.cat([s for s, v in zip(train_seqs, is_val) if not v])
+    mean, std = fit.mean(0), fit.std(0)
+    length = max(len(s) for s in train_seqs + test_seqs)
+
+    def prepare(seqs):
+        return _left_pad([(s - mean) / std for s in seqs], length)
+
+    train_part = [s for s, v in zip(train_seqs, is_val) if not v]
+    val_part = [s for s, v in zip(train_seqs, is_val) if v]
+    return SequenceSplits(prepare(train_part), y_train[~is_val], prepare(val_part), y_train[is_val],
+                          prepare(test_seqs), y_test)

@@ -1,45 +1,70 @@
-"""The distillation chapter's experiments: temperature × alpha sweeps over seeds,
-few-label regimes, a student too small for the task, the share of the
-teacher–student gap that distillation closes, and the final results table.
+"""The distillation experiments: comparisons of the four arms (hard labels,
+pseudo-labels, soft labels, soft labels then fine-tuning) over seeds, the runners
+that store their per-seed results, and the helpers that read, tabulate and plot
+them.
 
-Every student is trained by :mod:`kd_lib.pipeline`, so these numbers come from
-the same code as the pipeline chapter's. A "record" is a plain dict with the
-settings of one run and its test metrics; :func:`summarize` turns a list of
-records into mean ± spread over seeds.
+Converged, five-seed comparisons are too slow for a chapter's three minutes, so
+they run once from the command line and write every seed's raw result to a
+JSON file under ``kd_lib/results/``, which the chapters load and plot::
+
+    python -m kd_lib.experiments all            # or one name at a time:
+    python -m kd_lib.experiments lr_search data_fraction teachers vowels omitted_class
+
+Each chapter re-runs a representative subset live and asserts that it lands
+inside the stored spread. Every arm is trained by :func:`run_arms`, with the
+seeds of one arm trained together by :mod:`kd_lib.multiseed`.
 """
 from __future__ import annotations
+
+import copy
+import json
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from .calibration import agreement, expected_calibration_error
-from .data import SequenceSplits, make_loader
-from .distill import UNLABELLED, teacher_logits
-from .pipeline import (RECIPE, PipelineRun, fine_tune_student, format_table, inference_latency,
-                       mean_and_spread, train_distilled_student)
+from .calibration import agreement
+from .comparison import paired_difference, verdict
+from .data import SequenceSplits, digits_splits, vowels_splits
+from .distill import distillation_loss, teacher_logits
+from .multiseed import GroupedTCNClassifier, grouped_logits, hard_label_loss, train_grouped
+from .pipeline import make_student, mean_and_spread
 from .plotting import PALETTE
-from .training import History, evaluate, predict_logits
-from .utils import check_tensor, count_parameters
+from .pretrained import load_digits_teacher, load_vowels_teacher
+from .report import Table
+from .utils import check_int, check_tensor, count_parameters, set_seed
 
 __all__ = [
     "stratified_label_mask",
-    "keep_fraction_of_labels",
-    "labelled_subset",
     "gap_closed",
-    "test_metrics",
-    "accuracy_on",
-    "distill_runs",
-    "sweep_temperature_alpha",
-    "label_regimes",
-    "fine_tune_on_labelled",
-    "summarize",
-    "plot_sweep",
-    "plot_before_after",
-    "pipeline_metrics",
-    "results_rows",
-    "results_table",
     "format_mean_spread",
+    "SEEDS",
+    "STUDY",
+    "ARMS",
+    "budget_epochs",
+    "seeded_students",
+    "ArmResult",
+    "run_arms",
+    "subset",
+    "ensemble_logits",
+    "omitted_class_accuracy",
+    "best_bias",
+    "load_results",
+    "tuned_lr",
+    "EXPERIMENTS",
+    "VOWELS_STUDENT",
+    "arm_values",
+    "arms_table",
+    "fraction_table",
+    "plot_paired_gain",
+    "plot_validation_curves",
+    "plot_fraction_study",
+    "Table",
 ]
 
 
@@ -73,28 +98,6 @@ def stratified_label_mask(labels: torch.Tensor, fraction: float, seed: int) -> t
     return mask
 
 
-def keep_fraction_of_labels(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
-    """A copy of ``labels`` with all but a stratified ``fraction`` set to :data:`kd_lib.UNLABELLED`.
-
-    Passed to :func:`kd_lib.pipeline.train_distilled_student`, the unlabelled
-    rows teach the student through the teacher's soft labels alone.
-    """
-    mask = stratified_label_mask(labels, fraction, seed)
-    return torch.where(mask, labels, torch.full_like(labels, UNLABELLED))
-
-
-def labelled_subset(splits: SequenceSplits, labels: torch.Tensor) -> SequenceSplits:
-    """``splits`` with the training set cut down to the rows of ``labels`` that carry a label."""
-    check_tensor(labels, "labels", ndim=1, floating=False)
-    if len(labels) != len(splits.y_train):
-        raise ValueError(f"need one label per training input: {len(labels)} != {len(splits.y_train)}")
-    keep = labels != UNLABELLED
-    if not keep.any():
-        raise ValueError("labels has no labelled rows")
-    return SequenceSplits(splits.x_train[keep], labels[keep], splits.x_val, splits.y_val,
-                          splits.x_test, splits.y_test)
-
-
 def gap_closed(distilled: float, scratch: float, teacher: float) -> float:
     """Share of the teacher–student gap that distillation closes:
     ``(distilled − scratch) / (teacher − scratch)``, from accuracies.
@@ -112,218 +115,486 @@ def gap_closed(distilled: float, scratch: float, teacher: float) -> float:
     return (distilled - scratch) / (teacher - scratch)
 
 
-def test_metrics(model: nn.Module, splits: SequenceSplits, teacher_test_logits: torch.Tensor
-                 ) -> dict[str, float]:
-    """Test accuracy, expected calibration error and agreement with the teacher.
-
-    ``teacher_test_logits`` ``(n_test, classes)``: the teacher's logits on ``splits.x_test``.
-    """
-    check_tensor(teacher_test_logits, "teacher_test_logits", ndim=2, floating=True)
-    if len(teacher_test_logits) != len(splits.x_test):
-        raise ValueError(f"need one row of teacher logits per test input: "
-                         f"{len(teacher_test_logits)} != {len(splits.x_test)}")
-    logits, labels = predict_logits(model, make_loader(splits.x_test, splits.y_test, batch_size=256))
-    return {"accuracy": (logits.argmax(-1) == labels).float().mean().item(),
-            "ece": expected_calibration_error(logits, labels),
-            "agreement": agreement(logits, teacher_test_logits)}
-
-
-def accuracy_on(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy of ``model`` on inputs ``x`` ``(n, time, features)`` with labels ``y`` ``(n,)``."""
-    check_tensor(x, "x", ndim=3, floating=True)
-    check_tensor(y, "y", ndim=1, floating=False)
-    return evaluate(model, make_loader(x, y, batch_size=256))["accuracy"]
-
-
-def distill_runs(splits: SequenceSplits, soft_logits: torch.Tensor, teacher_test_logits: torch.Tensor,
-                 settings: list[dict], seeds: list[int], epochs: int = RECIPE["epochs"]) -> list[dict]:
-    """Train one student per (setting, seed) and return one record per run.
-
-    Each setting is a dict that may hold ``temperature``, ``alpha`` (default:
-    :data:`kd_lib.pipeline.RECIPE`), ``labels`` (training labels, some maybe
-    UNLABELLED), ``channels`` (the student's size) and any other keys, which are
-    copied into the record as they are (``labels`` is not). ``alpha = 0`` is the
-    student trained on hard labels alone, in exactly the same loop.
-
-    A record holds the setting, ``seed``, the trained ``model``, its
-    ``train_accuracy`` (on all training inputs, with their true labels) and the
-    test metrics of :func:`test_metrics`.
-    """
-    _check_seeds(seeds)
-    records = []
-    for setting in settings:
-        temperature = setting.get("temperature", RECIPE["temperature"])
-        alpha = setting.get("alpha", RECIPE["alpha"])
-        for seed in seeds:
-            # the student is built after seeding: its initial weights belong to the seed
-            student, _ = train_distilled_student(
-                splits, soft_logits, seed, channels=setting.get("channels"), labels=setting.get("labels"),
-                temperature=temperature, alpha=alpha, epochs=epochs)
-            record = {k: v for k, v in setting.items() if k != "labels"}
-            record.update(temperature=temperature, alpha=alpha, seed=seed, model=student,
-                          train_accuracy=accuracy_on(student, splits.x_train, splits.y_train))
-            record.update(test_metrics(student, splits, teacher_test_logits))
-            records.append(record)
-    return records
-
-
-def sweep_temperature_alpha(splits: SequenceSplits, soft_logits: torch.Tensor,
-                            teacher_test_logits: torch.Tensor, temperatures: list[float],
-                            alphas: list[float], seeds: list[int], epochs: int = RECIPE["epochs"]
-                            ) -> list[dict]:
-    """The full grid: one record per (temperature, alpha, seed), in that order."""
-    if not temperatures or not alphas:
-        raise ValueError("temperatures and alphas must each name at least one value")
-    settings = [{"temperature": t, "alpha": a} for t in temperatures for a in alphas]
-    return distill_runs(splits, soft_logits, teacher_test_logits, settings, seeds, epochs)
-
-
-def label_regimes(splits: SequenceSplits, soft_logits: torch.Tensor, teacher_test_logits: torch.Tensor,
-                  fractions: list[float], seeds: list[int], epochs: int = RECIPE["epochs"],
-                  temperature: float = RECIPE["temperature"], alpha: float = RECIPE["alpha"]
-                  ) -> list[dict]:
-    """For each fraction of kept labels: the student on those hard labels alone
-    (``method="hard labels"``, alpha = 0) and distilled with the teacher's soft
-    labels on every input (``method="distilled"``). Both see the same batches in
-    the same order; only the soft term differs. The labelled subset depends on
-    the seed too, so the spread includes the luck of which examples were labelled.
-    """
-    if not fractions:
-        raise ValueError("fractions must name at least one fraction")
-    _check_seeds(seeds)
-    records = []
-    for fraction in fractions:
-        _check_fraction(fraction)
-        for seed in seeds:  # the labelled subset belongs to the seed
-            labels = keep_fraction_of_labels(splits.y_train, fraction, seed)
-            settings = [{"fraction": fraction, "method": method, "labels": labels,
-                         "temperature": temperature, "alpha": a}
-                        for method, a in (("hard labels", 0.0), ("distilled", alpha))]
-            records += distill_runs(splits, soft_logits, teacher_test_logits, settings, [seed], epochs)
-    return records
-
-
-def fine_tune_on_labelled(student: nn.Module, splits: SequenceSplits, seed: int,
-                          labels: torch.Tensor | None = None, **kwargs) -> tuple[nn.Module, History]:
-    """:func:`kd_lib.pipeline.fine_tune_student` on the labelled rows only.
-
-    Passing UNLABELLED rows to the fine-tuning loop directly would let a batch
-    with no labelled row give a cross-entropy of 0/0 = NaN (likely at 5 % labels);
-    training on the labelled subset avoids it and sees the same examples.
-    """
-    if labels is not None:
-        splits = labelled_subset(splits, labels)
-    return fine_tune_student(student, splits, seed, **kwargs)
-
-
-def summarize(records: list[dict], by: str | tuple[str, ...], metric: str = "accuracy"
-              ) -> dict:
-    """``{key: (mean, spread)}`` of ``metric`` over the records that share ``by``.
-
-    ``by`` is one field name (keys are its values) or a tuple of names (keys are
-    tuples). The spread is the standard deviation over seeds.
-    """
-    if not records:
-        raise ValueError("need at least one record")
-    fields = (by,) if isinstance(by, str) else tuple(by)
-    for name in fields + (metric,):
-        if any(name not in r for r in records):
-            raise KeyError(f"not every record has the field {name!r}")
-    groups: dict = {}
-    for r in records:
-        key = r[fields[0]] if isinstance(by, str) else tuple(r[f] for f in fields)
-        groups.setdefault(key, []).append(r[metric])
-    return {key: mean_and_spread(values) for key, values in groups.items()}
-
-
-def plot_sweep(summary: dict, ax=None, xlabel: str = "", label: str | None = None,
-               color: str | None = None, percent: bool = True, logx: bool = False):
-    """Mean ± spread (error bars) of a :func:`summarize` result keyed by numbers."""
-    if ax is None:
-        _, ax = plt.subplots()
-    xs = sorted(summary)
-    scale = 100.0 if percent else 1.0
-    means = [scale * summary[x][0] for x in xs]
-    spreads = [scale * summary[x][1] for x in xs]
-    ax.errorbar(xs, means, yerr=spreads, marker="o", capsize=3, label=label,
-                color=color or PALETTE["distilled"])
-    if logx:
-        ax.set_xscale("log")
-        ax.set_xticks(xs, [f"{x:g}" for x in xs])
-        ax.minorticks_off()
-    ax.set_xlabel(xlabel)
-    return ax
-
-
 def format_mean_spread(values, scale: float = 100.0, digits: int = 1) -> str:
     """``"mean ± spread"`` of ``values`` × ``scale`` (percent by default)."""
     mean, spread = mean_and_spread(values)
     return f"{scale * mean:.{digits}f} ± {scale * spread:.{digits}f}"
 
 
-def pipeline_metrics(runs: list[PipelineRun], splits: SequenceSplits, teacher_test_logits: torch.Tensor
-                     ) -> dict[str, dict[str, list[float]]]:
-    """``{student: {metric: [one value per seed]}}`` for the students of
-    :func:`kd_lib.pipeline.run_pipeline` (``"scratch"``, ``"distilled"``, ``"finetuned"``)."""
-    if not runs:
-        raise ValueError("runs must hold at least one PipelineRun")
-    metrics = {}
-    for name in runs[0].models:
-        metrics[name] = {"accuracy": [], "ece": [], "agreement": []}
-        for run in runs:
-            for key, value in test_metrics(run.models[name], splits, teacher_test_logits).items():
-                metrics[name][key].append(value)
-    return metrics
+# ============================================================ stored experiments
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+SEEDS = [0, 1, 2, 3, 4]
+"""The seeds of every stored comparison (five, so each paired interval has 4 degrees of freedom)."""
+
+STUDY = {
+    "batch_size": 64, "min_epochs": 150, "min_updates": 2000,   # the training budget
+    "lr": 3e-3,                                                 # confirmed by lr_search
+    "temperature": 4.0, "alpha": 0.9,                           # the distillation loss
+    "finetune_share": 0.2, "finetune_lr": 3e-4,                 # step 4: a fifth more, at lr / 10
+    "val_points": 40,                                           # points on each validation curve
+}
+"""The recipe of every arm, fixed before any test accuracy was seen: Adam with a
+half-cosine decay to 0 over at least 150 epochs and 2,000 updates, the last
+epoch kept (no early stopping on validation labels). ``T = 4`` and ``alpha = 0.9``
+are the book's recipe from Chapter 1; ``alpha`` weights the *soft* term here, as
+in Hinton et al. (torchdistill and several other libraries let ``alpha`` weight
+the hard term instead)."""
+
+ARMS = ("scratch", "pseudo", "soft", "finetuned", "scratch_longer")
+"""The arms of every comparison, trained on the same inputs with the same budget:
+true labels (``scratch``), the teacher's arg-max (``pseudo``: hard pseudo-labels),
+the teacher's soft labels (``soft``: distillation, plus the true labels at weight
+``1 - alpha``), the soft-label students fine-tuned on the true labels
+(``finetuned``: step 4), and the ``scratch`` students given the very same extra
+epochs on the true labels (``scratch_longer``): the control that tells a gain of
+fine-tuning from a gain of training longer."""
 
 
-def results_rows(teacher: nn.Module, runs: list[PipelineRun], splits: SequenceSplits,
-                 latency_repeats: int = 20) -> tuple[list[str], list[list], dict]:
-    """The final results table from :func:`kd_lib.pipeline.run_pipeline`'s runs.
+def budget_epochs(n_train: int, batch_size: int = STUDY["batch_size"],
+                  min_epochs: int = STUDY["min_epochs"], min_updates: int = STUDY["min_updates"]) -> int:
+    """Epochs for ``n_train`` inputs: at least ``min_epochs``, and enough for
+    ``min_updates`` optimiser steps (a small training set gets more epochs, so a
+    student sees every example often enough to converge)."""
+    check_int(n_train, "n_train")
+    batches = math.ceil(n_train / batch_size)
+    return max(min_epochs, math.ceil(min_updates / batches))
 
-    Returns ``(headers, rows, metrics)`` for :func:`kd_lib.pipeline.format_table`;
-    ``metrics[name]`` holds the per-seed test metrics and the median latencies (s)
-    of ``"teacher"``, ``"scratch"``, ``"distilled"`` and ``"finetuned"``.
+
+def seeded_students(seeds: list[int], input_size: int, num_classes: int,
+                    channels: list[int] | None = None) -> GroupedTCNClassifier:
+    """One student per seed, each built right after ``set_seed(seed)`` (so its
+    initial weights are those of :func:`kd_lib.pipeline.make_student` with that
+    seed), grouped to train together."""
+    _check_seeds(seeds)
+    students = []
+    for seed in seeds:
+        set_seed(seed)
+        students.append(make_student(input_size, num_classes, channels=channels))
+    return GroupedTCNClassifier.from_students(students)
+
+
+@dataclass
+class ArmResult:
+    """One arm over seeds: per-seed test accuracy and agreement with the teacher,
+    the validation curves (``val_accuracy[point][seed]``) and the trained students."""
+
+    arm: str
+    seeds: list[int]
+    test_accuracy: list[float]
+    agreement: list[float]
+    val_epochs: list[int]
+    val_accuracy: list[list[float]]
+    final_slope: list[float]
+    epochs: int
+    updates: int
+    seconds: float
+    model: GroupedTCNClassifier | None = None
+    same_as: str | None = None
+
+    def record(self) -> dict:
+        """Plain data for a JSON file (no model)."""
+        return {k: v for k, v in asdict(self).items() if k != "model"}
+
+
+def _soft_loss(temperature: float, alpha: float):
+    def loss(logits, labels, teacher_logits):
+        return distillation_loss(logits, teacher_logits, labels, temperature, alpha)
+    return loss
+
+
+def run_arms(splits: SequenceSplits, train_logits: torch.Tensor, test_logits: torch.Tensor,
+             seeds: list[int], *, arms=ARMS, channels: list[int] | None = None,
+             lr: float | dict = STUDY["lr"], epochs: int | None = None,
+             temperature: float = STUDY["temperature"], alpha: float = STUDY["alpha"]
+             ) -> dict[str, ArmResult]:
+    """Train the requested ``arms`` (see :data:`ARMS`) on ``splits.x_train``, every
+    seed of an arm at once (:mod:`kd_lib.multiseed`), and score them on the test set.
+
+    ``train_logits`` / ``test_logits``: the teacher's logits on the training and
+    test inputs. ``lr`` is one learning rate or one per arm. When the teacher's
+    arg-max equals the true label on every training input, ``pseudo`` is the same
+    computation as ``scratch`` and is not run twice (``same_as="scratch"``).
     """
-    if not runs:
-        raise ValueError("runs must hold at least one PipelineRun")
-    teacher_test = teacher_logits(teacher, splits.x_test)
-    metrics = {"teacher": {k: [v] for k, v in test_metrics(teacher, splits, teacher_test).items()}}
-    metrics.update(pipeline_metrics(runs, splits, teacher_test))
-    for name, m in metrics.items():
-        models = [teacher] if name == "teacher" else [run.models[name] for run in runs]
-        m["parameters"] = count_parameters(models[0])
-        for batch in (1, 256):
-            m[f"latency_{batch}"] = inference_latency(
-                models[0], batch, length=splits.x_test.shape[1], input_size=splits.x_test.shape[2],
-                repeats=latency_repeats).median
-    headers = ["model", "test accuracy (%)", "ECE (%)", "agreement (%)", "parameters",
-               "batch 1 (ms)", "batch 256 (ms)"]
-    rows = [[name, format_mean_spread(m["accuracy"]), format_mean_spread(m["ece"]),
-             format_mean_spread(m["agreement"]), f"{m['parameters']:,}",
-             f"{1e3 * m['latency_1']:.2f}", f"{1e3 * m['latency_256']:.1f}"]
-            for name, m in metrics.items()]
-    return headers, rows, metrics
+    _check_seeds(seeds)
+    unknown = set(arms) - set(ARMS)
+    if unknown:
+        raise ValueError(f"unknown arms {sorted(unknown)}; choose from {ARMS}")
+    for extra, base in (("finetuned", "soft"), ("scratch_longer", "scratch")):
+        if extra in arms and base not in arms:
+            raise ValueError(f"the {extra!r} arm continues the {base!r} arm: ask for both")
+    check_tensor(train_logits, "train_logits", ndim=2, floating=True)
+    check_tensor(test_logits, "test_logits", ndim=2, floating=True)
+    if len(train_logits) != len(splits.x_train) or len(test_logits) != len(splits.x_test):
+        raise ValueError("need one row of teacher logits per training input and per test input")
+    lrs = lr if isinstance(lr, dict) else {arm: lr for arm in ARMS}
+    n, _, features = splits.x_train.shape
+    classes = train_logits.shape[1]
+    epochs = budget_epochs(n) if epochs is None else epochs
+    val_every = max(1, epochs // STUDY["val_points"])
+    pseudo = train_logits.argmax(1)
+    plans = {"scratch": {"labels": splits.y_train}, "pseudo": {"labels": pseudo},
+             "soft": {"labels": splits.y_train, "teacher_logits": train_logits}}
+    results: dict[str, ArmResult] = {}
+
+    def finish(arm, model, history, run_epochs):
+        logits = grouped_logits(model, splits.x_test)
+        results[arm] = ArmResult(
+            arm, list(seeds), (logits.argmax(-1) == splits.y_test).float().mean(1).tolist(),
+            [agreement(row, test_logits) for row in logits], history.val_epochs,
+            history.val_accuracy,
+            history.final_slope() if len(history.val_epochs) > 1 else [None] * len(seeds), run_epochs,
+            run_epochs * math.ceil(n / STUDY["batch_size"]), history.seconds, model)
+
+    for arm in arms:
+        if arm in ("finetuned", "scratch_longer"):
+            continue
+        if arm == "pseudo" and torch.equal(pseudo, splits.y_train) and "scratch" in results:
+            results["pseudo"] = replace(results["scratch"], arm="pseudo", same_as="scratch")
+            continue
+        model = seeded_students(seeds, features, classes, channels)
+        loss = _soft_loss(temperature, alpha) if arm == "soft" else hard_label_loss
+        history = train_grouped(model, splits.x_train, plans[arm], seeds, epochs=epochs, lr=lrs[arm],
+                                loss_fn=loss, batch_size=STUDY["batch_size"], x_val=splits.x_val,
+                                y_val=splits.y_val, val_every=val_every)
+        finish(arm, model, history, epochs)
+    tune_epochs = max(1, round(STUDY["finetune_share"] * epochs))
+    for extra, base in (("finetuned", "soft"), ("scratch_longer", "scratch")):
+        if extra not in arms:
+            continue
+        model = copy.deepcopy(results[base].model)
+        history = train_grouped(model, splits.x_train, {"labels": splits.y_train}, seeds,
+                                epochs=tune_epochs, lr=STUDY["finetune_lr"], loss_fn=hard_label_loss,
+                                batch_size=STUDY["batch_size"], x_val=splits.x_val, y_val=splits.y_val,
+                                val_every=max(1, tune_epochs // STUDY["val_points"]))
+        finish(extra, model, history, tune_epochs)
+    return {arm: results[arm] for arm in arms}
 
 
-def results_table(teacher: nn.Module, runs: list[PipelineRun], splits: SequenceSplits) -> str:
-    """:func:`results_rows` printed with :func:`kd_lib.pipeline.format_table`."""
-    headers, rows, _ = results_rows(teacher, runs, splits)
-    return format_table(headers, rows)
+def subset(splits: SequenceSplits, fraction: float, seed: int = 0) -> tuple[SequenceSplits, torch.Tensor]:
+    """``splits`` with a stratified ``fraction`` of the training set (the same
+    share of every class), and the boolean mask of the rows kept. Validation and
+    test sets are unchanged; the teacher's soft labels go on the kept inputs only."""
+    mask = stratified_label_mask(splits.y_train, fraction, seed)
+    return SequenceSplits(splits.x_train[mask], splits.y_train[mask], splits.x_val, splits.y_val,
+                          splits.x_test, splits.y_test), mask
 
 
-def plot_before_after(before: list[float], after: list[float], ax=None, ylabel: str = "",
-                      label: str | None = None, linestyle: str = "-", percent: bool = True,
-                      ticks: tuple[str, str] = ("distilled", "fine-tuned")):
-    """One line per seed from its value before to its value after (for example fine-tuning)."""
-    if len(before) != len(after) or not before:
-        raise ValueError(f"need one 'after' value per 'before' value, got {len(before)} and {len(after)}")
+def ensemble_logits(teachers: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """An ensemble's logits: the mean of its members' log-probabilities (the
+    normalised geometric mean of their distributions), ``(n, classes)``."""
+    if not teachers:
+        raise ValueError("teachers must hold at least one model")
+    return torch.stack([torch.log_softmax(teacher_logits(t, x), -1) for t in teachers]).mean(0)
+
+
+def omitted_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, omitted: int,
+                           bias: float = 0.0) -> dict[str, float]:
+    """Accuracy on the ``omitted`` class's inputs and overall, after adding ``bias``
+    to that class's logit (Hinton et al.'s correction for a class the student never
+    saw). ``logits`` ``(n, classes)`` or ``(models, n, classes)``."""
+    check_tensor(logits, "logits", ndim=(2, 3), floating=True)
+    shifted = logits.clone()
+    shifted[..., omitted] += bias
+    correct = (shifted.argmax(-1) == labels).float()
+    return {"omitted": correct[..., labels == omitted].mean(-1).tolist(),
+            "overall": correct.mean(-1).tolist()}
+
+
+def best_bias(val_logits: torch.Tensor, val_labels: torch.Tensor, omitted: int,
+              biases=tuple(b / 2 for b in range(0, 21))) -> float:
+    """The bias for the omitted class's logit that maximises validation accuracy
+    (ties: the smallest). ``val_logits`` ``(n, classes)``."""
+    check_tensor(val_logits, "val_logits", ndim=2, floating=True)
+    scores = [omitted_class_accuracy(val_logits, val_labels, omitted, b)["overall"] for b in biases]
+    return biases[max(range(len(biases)), key=lambda i: (scores[i], -i))]
+
+
+def _teacher_logits_for(splits: SequenceSplits, teachers: list[nn.Module]):
+    return ensemble_logits(teachers, splits.x_train), ensemble_logits(teachers, splits.x_test)
+
+
+def _save(name: str, payload: dict) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    payload = {"experiment": name, "command": f"python -m kd_lib.experiments {name}",
+               "torch": torch.__version__, "study": STUDY, **payload}
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def load_results(name: str) -> dict:
+    """The stored results of experiment ``name`` (see :data:`EXPERIMENTS`)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; stored ones are {sorted(EXPERIMENTS)}")
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stored results at {path}; run python -m kd_lib.experiments {name}")
+    return json.loads(path.read_text())
+
+
+def tuned_lr(arm: str) -> float:
+    """The learning rate ``lr_search`` found best on validation data for ``arm``
+    (its mean final validation accuracy over seeds and training-set sizes)."""
+    rows = load_results("lr_search")["records"]
+    lrs = sorted({r["lr"] for r in rows})
+    score = {lr: statistics.fmean(v for r in rows if r["arm"] == arm and r["lr"] == lr
+                                  for v in r["val_accuracy"][-1]) for lr in lrs}
+    return max(lrs, key=lambda lr: score[lr])
+
+
+def _records(results: dict[str, ArmResult], **keys) -> list[dict]:
+    return [{**keys, **r.record()} for r in results.values()]
+
+
+def run_lr_search(seeds=(0, 1, 2), lrs=(1e-3, 3e-3, 1e-2), fractions=(0.1, 1.0)) -> dict:
+    """Learning rate of the ``scratch`` and ``soft`` arms, chosen on validation data."""
+    teacher, _ = load_digits_teacher()
+    splits = digits_splits()
+    records = []
+    for fraction in fractions:
+        part, _ = subset(splits, fraction)
+        train_z, test_z = _teacher_logits_for(part, [teacher])
+        for lr in lrs:
+            results = run_arms(part, train_z, test_z, list(seeds), arms=("scratch", "soft"), lr=lr)
+            records += _records(results, fraction=fraction, lr=lr)
+    return {"seeds": list(seeds), "records": records}
+
+
+def run_data_fraction(seeds=SEEDS, fractions=(0.03, 0.05, 0.1, 0.25, 0.5, 1.0)) -> dict:
+    """The four arms on a stratified share of the digits, soft labels on those inputs only."""
+    teacher, _ = load_digits_teacher()
+    splits = digits_splits()
+    lr = {arm: tuned_lr("soft" if arm in ("soft", "finetuned") else "scratch") for arm in ARMS}
+    records = []
+    for fraction in fractions:
+        part, _ = subset(splits, fraction)
+        train_z, test_z = _teacher_logits_for(part, [teacher])
+        records += _records(run_arms(part, train_z, test_z, list(seeds), lr=lr),
+                            fraction=fraction, n_train=len(part.y_train))
+    return {"seeds": list(seeds), "lr": lr, "records": records}
+
+
+def run_teachers(seeds=SEEDS, students=((8, 8, 8, 8, 8), (4, 4, 4, 4, 4))) -> dict:
+    """All the digits, three teachers (the book's LSTM; an ensemble of three LSTMs;
+    an LSTM trained with dropout and jittered inputs) and two student sizes."""
+    splits = digits_splits()
+    teachers = {"lstm": ["lstm"], "ensemble": ["lstm", "lstm_seed1", "lstm_seed3"],
+                "jitter_dropout": ["lstm_jitter_dropout"]}
+    lr = {arm: tuned_lr("soft" if arm in ("soft", "finetuned") else "scratch") for arm in ARMS}
+    records, teacher_rows = [], []
+    for teacher_name, members in teachers.items():
+        models = [load_digits_teacher(m)[0] for m in members]
+        train_z, test_z = _teacher_logits_for(splits, models)
+        teacher_rows.append({"teacher": teacher_name, "members": members,
+                             "test_accuracy": (test_z.argmax(1) == splits.y_test).float().mean().item(),
+                             "train_accuracy": (train_z.argmax(1) == splits.y_train).float().mean().item()})
+        for channels in students:
+            arms = ("scratch", "pseudo", "soft") if teacher_name == "lstm" else ("pseudo", "soft")
+            if arms[0] == "pseudo" and torch.equal(train_z.argmax(1), splits.y_train):
+                arms = ("soft",)  # pseudo-labels are the true labels: the lstm rows hold that arm
+            results = run_arms(splits, train_z, test_z, list(seeds), arms=arms, channels=list(channels), lr=lr)
+            records += _records(results, teacher=teacher_name, channels=list(channels),
+                                parameters=count_parameters(results[arms[-1]].model.to_students()[0]))
+    return {"seeds": list(seeds), "lr": lr, "teachers": teacher_rows, "records": records}
+
+
+VOWELS_STUDENT = [16, 16, 16, 16]
+"""The Japanese Vowels student: four levels of 16 channels, receptive field 61 > 29 frames."""
+
+
+def _search_lr(splits, train_z, test_z, seeds, lrs, channels=None) -> tuple[dict, list[dict]]:
+    """Per arm (``scratch``, ``soft``), the learning rate with the best mean final
+    validation accuracy over ``seeds``, and the records of the search."""
+    records = []
+    for lr in lrs:
+        results = run_arms(splits, train_z, test_z, list(seeds), arms=("scratch", "soft"), lr=lr,
+                           channels=channels)
+        records += _records(results, lr=lr)
+    best = {}
+    for arm in ("scratch", "soft"):
+        score = {r["lr"]: statistics.fmean(r["val_accuracy"][-1]) for r in records if r["arm"] == arm}
+        best[arm] = max(lrs, key=lambda lr: score[lr])
+    return best, records
+
+
+def run_vowels(seeds=SEEDS, search_seeds=(0, 1, 2), lrs=(1e-3, 3e-3, 1e-2)) -> dict:
+    """The four arms on Japanese Vowels (12 channels, 9 speakers, 225 training
+    utterances), each at the learning rate a search on validation data picked."""
+    teacher, meta = load_vowels_teacher()
+    splits = vowels_splits()
+    train_z, test_z = _teacher_logits_for(splits, [teacher])
+    best, search = _search_lr(splits, train_z, test_z, search_seeds, lrs, channels=VOWELS_STUDENT)
+    lr = {"scratch": best["scratch"], "pseudo": best["scratch"], "soft": best["soft"],
+          "finetuned": best["soft"], "scratch_longer": best["scratch"]}
+    results = run_arms(splits, train_z, test_z, list(seeds), channels=VOWELS_STUDENT, lr=lr)
+    return {"seeds": list(seeds), "lr": lr, "lr_search": search,
+            "teacher_test_accuracy": meta["test_accuracy"],
+            "teacher_train_accuracy": (train_z.argmax(1) == splits.y_train).float().mean().item(),
+            "records": _records(results)}
+
+
+def run_omitted_class(seeds=SEEDS, omitted: int = 3) -> dict:
+    """Hinton et al.'s omitted-class test: the transfer set has no ``omitted`` digit at all."""
+    teacher, _ = load_digits_teacher()
+    splits = digits_splits()
+    keep = splits.y_train != omitted
+    part = SequenceSplits(splits.x_train[keep], splits.y_train[keep], splits.x_val, splits.y_val,
+                          splits.x_test, splits.y_test)
+    train_z, test_z = _teacher_logits_for(part, [teacher])
+    lr = {arm: tuned_lr(arm) for arm in ("scratch", "soft")}
+    results = run_arms(part, train_z, test_z, list(seeds), arms=("scratch", "soft"), lr=lr)
+    records = []
+    for arm, result in results.items():
+        val = grouped_logits(result.model, splits.x_val)
+        test = grouped_logits(result.model, splits.x_test)
+        for s, seed in enumerate(seeds):
+            bias = best_bias(val[s], splits.y_val, omitted)
+            plain = omitted_class_accuracy(test[s], splits.y_test, omitted)
+            corrected = omitted_class_accuracy(test[s], splits.y_test, omitted, bias)
+            records.append({"arm": arm, "seed": seed, "bias": bias,
+                            "omitted_accuracy": plain["omitted"], "overall_accuracy": plain["overall"],
+                            "omitted_accuracy_corrected": corrected["omitted"],
+                            "overall_accuracy_corrected": corrected["overall"],
+                            "final_slope": result.final_slope[s]})
+    return {"seeds": list(seeds), "lr": lr, "omitted": omitted, "n_transfer": int(keep.sum()),
+            "records": records}
+
+
+EXPERIMENTS = {
+    "lr_search": run_lr_search,
+    "data_fraction": run_data_fraction,
+    "teachers": run_teachers,
+    "vowels": run_vowels,
+    "omitted_class": run_omitted_class,
+}
+"""The stored experiments, in the order ``all`` runs them (``lr_search`` first:
+the others train at the learning rates it picks)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kd_lib.experiments",
+                                     description="Run a stored experiment and write kd_lib/results/NAME.json.")
+    parser.add_argument("names", nargs="+", choices=[*EXPERIMENTS, "all"])
+    args = parser.parse_args(argv)
+    for name in (list(EXPERIMENTS) if "all" in args.names else args.names):
+        start = time.perf_counter()
+        payload = EXPERIMENTS[name]()
+        payload["seconds"] = time.perf_counter() - start
+        print(f"{name}: {payload['seconds']:.0f} s -> {_save(name, payload)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
+
+
+# ------------------------------------------------------------- reading results
+
+def arm_values(records: list[dict], arm: str, metric: str = "test_accuracy", **where) -> list[float]:
+    """Per-seed values of ``metric`` for ``arm`` from stored records matching ``where``
+    (for example ``fraction=0.1``); exactly one record must match."""
+    matches = [r for r in records if r["arm"] == arm and all(r.get(k) == v for k, v in where.items())]
+    if len(matches) != 1:
+        raise KeyError(f"{len(matches)} records match arm={arm!r}, {where}; expected exactly one")
+    return list(matches[0][metric])
+
+
+def plot_paired_gain(xs: list[float], differences: list, ax=None, label: str | None = None,
+                     color: str | None = None, percent: bool = True):
+    """Mean paired difference (markers) and its confidence interval (bars) against ``xs``."""
+    if len(xs) != len(differences) or not xs:
+        raise ValueError("need one PairedDifference per x value")
     if ax is None:
         _, ax = plt.subplots()
     scale = 100.0 if percent else 1.0
-    for i, (b, a) in enumerate(zip(before, after)):
-        ax.plot([0, 1], [scale * b, scale * a], marker="o", color=PALETTE["finetuned"], alpha=0.8,
-                linestyle=linestyle, label=label if i == 0 else None)
-    ax.set_xticks([0, 1], list(ticks))
-    ax.set_xlim(-0.3, 1.3)
-    ax.set_ylabel(ylabel)
+    means = [scale * d.mean for d in differences]
+    below = [scale * (d.mean - d.low) for d in differences]
+    above = [scale * (d.high - d.mean) for d in differences]
+    ax.errorbar(xs, means, yerr=[below, above], marker="o", capsize=4, label=label,
+                color=color or PALETTE["distilled"])
+    ax.axhline(0.0, color="black", linewidth=0.8)
     return ax
+
+
+def plot_validation_curves(record: dict, ax=None, label: str | None = None, color: str | None = None):
+    """Validation accuracy (%) of a stored arm against the epoch: the mean over
+    seeds as a line, the range over seeds as a band."""
+    if ax is None:
+        _, ax = plt.subplots()
+    values = torch.tensor(record["val_accuracy"]) * 100  # (points, seeds)
+    ax.plot(record["val_epochs"], values.mean(1), color=color, label=label)
+    ax.fill_between(record["val_epochs"], values.min(1).values, values.max(1).values, color=color,
+                    alpha=0.2, linewidth=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    return ax
+
+
+def arms_table(accuracies: dict[str, list[float]], teacher_accuracy: float | None = None,
+               baseline: str = "scratch", caption: str | None = None) -> Table:
+    """The book's comparison table: per arm, test accuracy (mean ± sd over seeds),
+    the paired difference from ``baseline`` with its 95 % interval, and the
+    verdict :func:`kd_lib.comparison.verdict` words from that interval.
+
+    ``accuracies`` maps each arm to its per-seed test accuracies (same seed order
+    for every arm). An arm whose values equal the baseline's seed for seed is
+    marked identical (for example pseudo-labels that equal the true labels).
+    """
+    if baseline not in accuracies:
+        raise KeyError(f"the baseline {baseline!r} is not among the arms {list(accuracies)}")
+    rows = []
+    if teacher_accuracy is not None:
+        rows.append(["LSTM teacher (n = 1)", f"{100 * teacher_accuracy:.1f}", "", ""])
+    for arm, values in accuracies.items():
+        if arm == baseline:
+            rows.append([arm, format_mean_spread(values), "(baseline)", ""])
+        elif list(values) == list(accuracies[baseline]):
+            rows.append([arm, format_mean_spread(values), f"identical to {baseline}", ""])
+        else:
+            d = paired_difference(accuracies[baseline], values)
+            rows.append([arm, format_mean_spread(values), d.format(), verdict(d)])
+    n = len(accuracies[baseline])
+    return Table(["arm", f"test accuracy (%), mean ± sd, n = {n}", f"minus {baseline}", "verdict"],
+                 rows, caption=caption)
+
+
+def fraction_table(records: list[dict], fractions: list[float]) -> Table:
+    """Per share of the training set: its size and epochs, each arm's accuracy
+    (mean ± sd), and the paired gain of soft over hard labels with its verdict."""
+    rows = []
+    for f in fractions:
+        get = {arm: arm_values(records, arm, fraction=f) for arm in ("scratch", "soft", "finetuned")}
+        first = next(r for r in records if r["fraction"] == f and r["arm"] == "soft")
+        gain = paired_difference(get["scratch"], get["soft"])
+        rows.append([f"{100 * f:g} %", first["n_train"], first["epochs"],
+                     *(format_mean_spread(get[a]) for a in ("scratch", "soft", "finetuned")),
+                     gain.format(unit=""), verdict(gain)])
+    return Table(["share", "digits", "epochs", "hard labels (%)", "soft (%)", "soft + fine-tuned (%)",
+                  "soft minus hard (points)", "verdict"], rows)
+
+
+def plot_fraction_study(records: list[dict], fractions: list[float], teacher_accuracy: float):
+    """Left: test accuracy of each arm against the share of the training set;
+    right: the paired gain of soft over hard labels with its 95 % interval."""
+    fig, (ax_acc, ax_gain) = plt.subplots(1, 2, figsize=(9, 3.6))
+    xs = [100 * f for f in fractions]
+    for arm, key in (("scratch", "scratch"), ("soft", "distilled"), ("finetuned", "finetuned")):
+        values = torch.tensor([arm_values(records, arm, fraction=f) for f in fractions]) * 100
+        ax_acc.errorbar(xs, values.mean(1), yerr=values.std(1), marker="o", capsize=3,
+                        color=PALETTE[key], label="hard labels" if arm == "scratch" else arm)
+    ax_acc.axhline(100 * teacher_accuracy, color=PALETTE["teacher"], linestyle="--", label="teacher")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.legend(loc="lower right")
+    gains = [paired_difference(arm_values(records, "scratch", fraction=f),
+                               arm_values(records, "soft", fraction=f)) for f in fractions]
+    plot_paired_gain(xs, gains, ax=ax_gain)
+    ax_gain.set_ylabel("soft minus hard labels (points)")
+    for ax in (ax_acc, ax_gain):
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel("share of the training digits (%)")
+    return fig

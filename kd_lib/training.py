@@ -98,7 +98,8 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn=None) -> dict[str, fl
 def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None = None, *,
           epochs: int, lr: float = 1e-3, weight_decay: float = 0.0, loss_fn=None,
           clip_grad_norm: float | None = 1.0, select_by: str = "val_accuracy",
-          cosine_schedule: bool = False, device: torch.device | str | None = None, show_progress: bool = True) -> History:
+          cosine_schedule: bool = False, augment=None, device: torch.device | str | None = None,
+          show_progress: bool = True) -> History:
     """Train ``model`` with Adam; validate after each epoch; restore the best epoch.
 
     - ``loss_fn(outputs, *targets)``: by default cross-entropy (integer labels)
@@ -107,6 +108,8 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | N
       (None: no clipping). Recurrent nets need it; it costs a TCN nothing.
     - ``cosine_schedule``: decay the learning rate from ``lr`` to 0 along a
       half cosine over the epochs (long runs settle better), else keep it fixed.
+    - ``augment``: a function applied to each training batch's inputs
+      (for example :func:`kd_lib.data.jitter_digits`); validation never sees it.
     - ``select_by``: which epoch's weights to keep at the end: best validation
       accuracy (ties go to the lower validation loss), lowest validation loss,
       or simply the last epoch.
@@ -124,6 +127,8 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | N
         raise ValueError(f"lr must be > 0, got {lr}")
     if clip_grad_norm is not None and clip_grad_norm <= 0:
         raise ValueError(f"clip_grad_norm must be > 0 or None, got {clip_grad_norm}")
+    if augment is not None and not callable(augment):
+        raise TypeError(f"augment must be callable or None, got {type(augment).__name__}")
     if select_by not in SELECT_BY:
         raise ValueError(f"select_by must be one of {SELECT_BY}, got {select_by!r}")
     if val_loader is None and select_by != "last":
@@ -144,6 +149,8 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | N
         total, count = 0.0, 0
         for x, *targets in train_loader:
             x = x.to(device)
+            if augment is not None:
+                x = augment(x)
             targets = [t.to(device) for t in targets]
             loss = loss_fn(model(x), *targets)
             optimizer.zero_grad(set_to_none=True)

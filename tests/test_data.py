@@ -95,3 +95,46 @@ def test_recall_at_distance_label_is_the_symbol_d_steps_back():
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_jitter_moves_whole_digits_by_at_most_one_pixel():
+    x = kd_lib.digits_splits().x_train[:50]
+    kd_lib.set_seed(0)
+    jittered = kd_lib.jitter_digits(x)
+    assert jittered.shape == x.shape
+    # every jittered digit is some shift of the original (with blank fill)
+    images = torch.nn.functional.pad(x.view(-1, 8, 8), (1, 1, 1, 1))
+    for i in range(len(x)):
+        shifts = [images[i, r:r + 8, c:c + 8] for r in range(3) for c in range(3)]
+        assert any(torch.equal(jittered[i].view(8, 8), s) for s in shifts)
+    assert not torch.equal(jittered, x)
+    assert torch.equal(kd_lib.jitter_digits(x, max_shift=0), x)
+
+
+def test_jitter_rejects_non_digits():
+    with pytest.raises(ValueError):
+        kd_lib.jitter_digits(torch.zeros(4, 32, 1))
+
+
+def test_vowels_are_standardised_left_padded_and_split_by_speaker():
+    s = kd_lib.vowels_splits()
+    assert s.sizes() == {"train": 225, "val": 45, "test": 370}
+    assert s.x_train.shape[1:] == (29, 12)
+    assert torch.equal(torch.bincount(s.y_val), torch.full((9,), 5))
+    # standardised with the training statistics: the real frames have mean ~0, sd ~1
+    frames = s.x_train.reshape(-1, 12)
+    real = frames[frames.abs().sum(1) > 0]
+    assert real.mean(0).abs().max() < 0.05 and (real.std(0) - 1).abs().max() < 0.05
+    # left-padded: every sequence ends on the last step
+    assert (s.x_train[:, -1].abs().sum(1) > 0).all() and (s.x_test[:, -1].abs().sum(1) > 0).all()
+
+
+def test_ts_reader_parses_channels_and_labels(tmp_path):
+    from kd_lib.data import _read_ts
+
+    path = tmp_path / "toy.ts"
+    path.write_text("# comment\n@problemName toy\n@data\n1,2,3:4,5,6:2\n7,8:9,10:1\n")
+    sequences, labels = _read_ts(path)
+    assert [tuple(s.shape) for s in sequences] == [(3, 2), (2, 2)]
+    assert torch.equal(sequences[0][:, 1], torch.tensor([4.0, 5.0, 6.0]))
+    assert labels.tolist() == [1, 0]

@@ -32,3 +32,38 @@ def test_train_digits_teacher_reproduces_the_checkpoint_format(tmp_path):
     again, _ = kd_lib.train_digits_teacher(epochs=2, show_progress=False)
     for a, b in zip(model.parameters(), again.parameters()):
         torch.testing.assert_close(a, b)
+
+
+def test_every_committed_digits_teacher_loads_and_is_accurate():
+    splits = kd_lib.digits_splits()
+    for name in kd_lib.DIGITS_TEACHERS:
+        teacher, meta = kd_lib.load_digits_teacher(name)
+        assert meta["name"] == name if "name" in meta else name == "lstm"
+        logits = kd_lib.teacher_logits(teacher, splits.x_test)
+        assert abs((logits.argmax(1) == splits.y_test).float().mean().item() - meta["test_accuracy"]) < 1e-6
+        assert meta["test_accuracy"] > 0.9
+
+
+def test_unknown_teacher_names_are_rejected():
+    import pytest
+
+    with pytest.raises(ValueError, match="lstm_seed1"):
+        kd_lib.load_digits_teacher("gru")
+
+
+def test_vowels_teacher_is_committed_and_reproducible(tmp_path):
+    from kd_lib.pretrained import load_vowels_teacher, train_vowels_teacher
+
+    teacher, meta = load_vowels_teacher()
+    assert meta["test_accuracy"] > 0.9 and meta["epochs"] == 100
+    a, _ = train_vowels_teacher(epochs=2, save_to=tmp_path / "v.pt", show_progress=False)
+    b, _ = train_vowels_teacher(epochs=2, show_progress=False)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+    committed = {k: v.shape for k, v in teacher.state_dict().items()}
+    assert committed == {k: v.shape for k, v in a.state_dict().items()}
+
+
+def test_jittered_teacher_trains_with_dropout_and_jitter():
+    model, history = kd_lib.train_digits_teacher(name="lstm_jitter_dropout", epochs=1, show_progress=False)
+    assert model.lstm.dropout == 0.3 and history.epochs == 1

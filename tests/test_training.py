@@ -160,3 +160,19 @@ def test_evaluate_works_for_a_model_without_parameters():
     y = torch.tensor([0, 1])
     assert kd_lib.utils.model_device(LastStepSum()).type == "cpu"
     assert kd_lib.evaluate(LastStepSum(), kd_lib.make_loader(x, y))["accuracy"] == 1.0
+
+
+def test_augment_is_applied_to_training_batches_only():
+    seen = []
+
+    def spy(x):
+        seen.append(x.shape[0])
+        return x
+
+    x, y = torch.randn(20, 8, 1), torch.randint(0, 3, (20,))
+    model = kd_lib.TCNClassifier(1, 3, channels=[2])
+    kd_lib.train(model, kd_lib.make_loader(x, y, batch_size=8), kd_lib.make_loader(x, y, batch_size=20),
+                 epochs=1, augment=spy, show_progress=False)
+    assert seen == [8, 8, 4]  # three training batches, never the validation batch
+    with pytest.raises(TypeError):
+        kd_lib.train(model, kd_lib.make_loader(x, y), epochs=1, augment="jitter", select_by="last")

@@ -1,0 +1,161 @@
+"""The runners behind the stored experiments (kd_lib/results/*.json) and the
+helpers that read them back."""
+import json
+
+import pytest
+import torch
+
+import kd_lib
+from kd_lib import experiments
+from kd_lib.comparison import paired_difference
+
+
+def _tiny(n=40, steps=12):
+    s = kd_lib.digits_splits()
+    return kd_lib.SequenceSplits(s.x_train[:n, -steps:], s.y_train[:n], s.x_val[:30, -steps:], s.y_val[:30],
+                                 s.x_test[:30, -steps:], s.y_test[:30])
+
+
+@pytest.mark.parametrize("n, epochs", [(35, 2000), (116, 1000), (292, 400), (585, 200), (1169, 150)])
+def test_budget_gives_at_least_150_epochs_and_2000_updates(n, epochs):
+    assert experiments.budget_epochs(n) == epochs
+
+
+def test_budget_rejects_an_empty_training_set():
+    with pytest.raises(ValueError):
+        experiments.budget_epochs(0)
+
+
+def test_subset_keeps_a_stratified_share_and_the_evaluation_sets():
+    splits = kd_lib.digits_splits()
+    part, mask = experiments.subset(splits, 0.1)
+    assert len(part.y_train) == int(mask.sum()) and torch.equal(part.x_train, splits.x_train[mask])
+    assert torch.equal(part.x_test, splits.x_test) and torch.equal(part.y_val, splits.y_val)
+    assert set(part.y_train.tolist()) == set(range(10))
+
+
+def test_run_arms_pairs_arms_over_the_same_seeds():
+    splits = _tiny()
+    teacher = torch.randn(len(splits.x_train), 10)
+    test = torch.randn(len(splits.x_test), 10)
+    results = experiments.run_arms(splits, teacher, test, [0, 1], epochs=3)
+    assert list(results) == list(experiments.ARMS)
+    for r in results.values():
+        assert r.seeds == [0, 1] and len(r.test_accuracy) == 2 and len(r.agreement) == 2
+    assert results["finetuned"].epochs == 1
+    # random teacher logits disagree with the labels: pseudo-labels are a different arm
+    assert results["pseudo"].same_as is None
+    json.dumps([r.record() for r in results.values()])  # storable as is
+
+
+def test_pseudo_labels_equal_to_the_labels_are_not_trained_twice():
+    splits = _tiny()
+    teacher = torch.nn.functional.one_hot(splits.y_train, 10).float() * 5
+    test = torch.randn(len(splits.x_test), 10)
+    results = experiments.run_arms(splits, teacher, test, [0, 1], arms=("scratch", "pseudo"), epochs=2)
+    assert results["pseudo"].same_as == "scratch"
+    assert results["pseudo"].test_accuracy == results["scratch"].test_accuracy
+
+
+def test_scratch_arm_is_the_pipeline_student_with_its_seed():
+    """The grouped run starts each seed from pipeline.make_student's weights for that seed."""
+    grouped = experiments.seeded_students([4, 5], 1, 10)
+    kd_lib.set_seed(5)
+    alone = kd_lib.pipeline.make_student()
+    for a, b in zip(alone.state_dict().values(), grouped.to_students()[1].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs", [{"arms": ("finetuned",)}, {"arms": ("teacher",)}])
+def test_run_arms_rejects_impossible_arms(kwargs):
+    splits = _tiny()
+    with pytest.raises(ValueError):
+        experiments.run_arms(splits, torch.randn(40, 10), torch.randn(30, 10), [0], epochs=1, **kwargs)
+
+
+def test_ensemble_of_one_keeps_the_teachers_distribution():
+    teacher, _ = kd_lib.load_digits_teacher()
+    x = kd_lib.digits_splits().x_test[:20]
+    single = kd_lib.teacher_logits(teacher, x)
+    ensemble = experiments.ensemble_logits([teacher], x)
+    torch.testing.assert_close(torch.softmax(ensemble / 4, -1), torch.softmax(single / 4, -1))
+
+
+def test_ensemble_is_the_normalised_geometric_mean():
+    a, b = torch.nn.Linear(3, 4), torch.nn.Linear(3, 4)
+    x = torch.randn(5, 2, 3)
+
+    class Last(torch.nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x):
+            return self.layer(x[:, -1])
+
+    ensemble = experiments.ensemble_logits([Last(a), Last(b)], x)
+    pa, pb = torch.softmax(a(x[:, -1]), -1), torch.softmax(b(x[:, -1]), -1)
+    geometric = (pa * pb).sqrt()
+    torch.testing.assert_close(torch.softmax(ensemble, -1), geometric / geometric.sum(-1, keepdim=True))
+
+
+def test_bias_correction_recovers_an_omitted_class():
+    labels = torch.tensor([0, 1, 2, 2, 1, 0])
+    logits = torch.nn.functional.one_hot(labels, 3).float() * 2
+    logits[labels == 2, 2] = 1.0     # the omitted class: right direction, too small
+    logits[labels == 2, 0] = 1.5
+    plain = experiments.omitted_class_accuracy(logits, labels, omitted=2)
+    assert plain["omitted"] == 0.0
+    bias = experiments.best_bias(logits, labels, omitted=2)
+    assert 0.5 < bias <= 1.5  # the smallest bias that gets every input right
+    assert experiments.omitted_class_accuracy(logits, labels, 2, bias)["omitted"] == 1.0
+
+
+def test_stored_results_load_and_have_one_record_per_arm_and_setting():
+    for name in experiments.EXPERIMENTS:
+        stored = experiments.load_results(name)
+        assert stored["command"] == f"python -m kd_lib.experiments {name}"
+        assert len(stored["seeds"]) >= 3
+    data = experiments.load_results("data_fraction")
+    assert data["seeds"] == experiments.SEEDS
+    for fraction in (0.03, 0.05, 0.1, 0.25, 0.5, 1.0):
+        for arm in experiments.ARMS:
+            assert len(experiments.arm_values(data["records"], arm, fraction=fraction)) == 5
+
+
+def test_tuned_lr_is_one_of_the_searched_rates():
+    searched = {r["lr"] for r in experiments.load_results("lr_search")["records"]}
+    assert experiments.tuned_lr("scratch") in searched and experiments.tuned_lr("soft") in searched
+
+
+def test_load_results_names_the_command_for_a_missing_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="python -m kd_lib.experiments vowels"):
+        experiments.load_results("vowels")
+    with pytest.raises(ValueError):
+        experiments.load_results("nonsense")
+
+
+def test_command_line_writes_the_results_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
+    monkeypatch.setitem(experiments.EXPERIMENTS, "vowels", lambda: {"seeds": [0], "records": []})
+    experiments.main(["vowels"])
+    stored = json.loads((tmp_path / "vowels.json").read_text())
+    assert stored["experiment"] == "vowels" and stored["records"] == [] and stored["seconds"] >= 0
+
+
+def test_arm_values_needs_exactly_one_match():
+    records = [{"arm": "soft", "fraction": 0.1, "test_accuracy": [0.5, 0.6]}]
+    assert experiments.arm_values(records, "soft", fraction=0.1) == [0.5, 0.6]
+    with pytest.raises(KeyError):
+        experiments.arm_values(records, "soft", fraction=0.2)
+
+
+def test_paired_gain_plot_draws_the_interval():
+    import matplotlib
+    matplotlib.use("Agg")
+    diffs = [paired_difference([0.5, 0.6, 0.7], [0.6, 0.65, 0.8]), paired_difference([0.9, 0.9, 0.8], [0.9, 0.91, 0.8])]
+    ax = experiments.plot_paired_gain([0.1, 1.0], diffs)
+    assert len(ax.lines) >= 2
+    with pytest.raises(ValueError):
+        experiments.plot_paired_gain([0.1], diffs)

@@ -67,8 +67,8 @@ def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
         raise ValueError(f"confidence must be a float in (0, 1), got {confidence!r}")
     differences = tuple(float(y) - float(x) for x, y in zip(a, b))
     mean = statistics.fmean(differences)
-    half = (stats.t.ppf((1 + confidence) / 2, len(differences) - 1)
-            * statistics.stdev(differences) / math.sqrt(len(differences)))
+    half = float(stats.t.ppf((1 + confidence) / 2, len(differences) - 1)
+                 * statistics.stdev(differences) / math.sqrt(len(differences)))
     return PairedDifference(differences, mean, mean - half, mean + half, confidence)
 
 

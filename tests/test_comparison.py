@@ -17,6 +17,7 @@ def test_interval_matches_the_t_formula():
     assert d.mean == pytest.approx(mean)
     assert (d.low, d.high) == (pytest.approx(mean - half), pytest.approx(mean + half))
     assert d.n == 5 and d.positive_seeds == 5 and d.excludes_zero()
+    assert all(type(v) is float for v in (d.mean, d.low, d.high))  # plain floats: JSON, glue
 
 
 def test_pairing_removes_the_shared_seed_effect():

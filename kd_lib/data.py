@@ -262,16 +262,16 @@ def load_japanese_vowels():
     each utterance is 7 to 29 frames of 12 LPC cepstrum coefficients; the task is
     to name the speaker. 270 training and 370 test utterances.
 
-    Read from the copy that ships inside the ``aeon`` wheel (no download, and
-    without importing aeon itself). Returns ``(train, test)``, each a pair of a
+    Read from the copy that ships inside the ``sktime`` wheel (no download, and
+    without importing sktime itself). Returns ``(train, test)``, each a pair of a
     list of ``(time, 12)`` tensors and a ``(n,)`` tensor of labels 0..8.
     """
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.find_spec("aeon")
+    spec = importlib.util.find_spec("sktime")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the Japanese Vowels data ship inside the 'aeon' package: "
+        raise ImportError("the Japanese Vowels data ship inside the 'sktime' package: "
                           "pip install -r requirements.txt")
     folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "JapaneseVowels"
     return (_read_ts(folder / "JapaneseVowels_TRAIN.ts"), _read_ts(folder / "JapaneseVowels_TEST.ts"))

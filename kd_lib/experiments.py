@@ -61,6 +61,8 @@ __all__ = [
     "arm_values",
     "arms_table",
     "fraction_table",
+    "finetune_table",
+    "verdict_table",
     "plot_paired_gain",
     "plot_validation_curves",
     "plot_fraction_study",
@@ -598,3 +600,44 @@ def plot_fraction_study(records: list[dict], fractions: list[float], teacher_acc
         ax.minorticks_off()
         ax.set_xlabel("share of the training digits (%)")
     return fig
+
+
+def finetune_table(records: list[dict], fractions: list[float]) -> tuple[Table, dict]:
+    """Step 4 per share of the training set: fine-tuned minus soft, and fine-tuned
+    minus ``scratch_longer`` (the same extra epochs on hard labels), with verdicts.
+
+    Returns the table and ``{fraction: {"over_soft", "over_longer", "longer"}}``,
+    the :class:`~kd_lib.comparison.PairedDifference` behind each cell (``longer``
+    is ``scratch_longer`` minus ``scratch``: what the extra epochs alone gave).
+    """
+    rows, comparisons = [], {}
+    for f in fractions:
+        get = {arm: arm_values(records, arm, fraction=f) for arm in ARMS}
+        c = {"over_soft": paired_difference(get["soft"], get["finetuned"]),
+             "over_longer": paired_difference(get["scratch_longer"], get["finetuned"]),
+             "longer": paired_difference(get["scratch"], get["scratch_longer"])}
+        comparisons[f] = c
+        rows.append([f"{100 * f:g} %", c["over_soft"].format(unit=""), verdict(c["over_soft"]),
+                     c["over_longer"].format(unit=""), verdict(c["over_longer"])])
+    return Table(["share of the digits", "fine-tuned minus soft (points)", "verdict",
+                  "fine-tuned minus scratch_longer (points)", "verdict"], rows), comparisons
+
+
+def verdict_table(comparisons: list[tuple[str, int, float, list[float], list[float]]],
+                  caption: str | None = None) -> tuple[Table, dict[str, int]]:
+    """A verdict per comparison, computed from its paired interval.
+
+    Each comparison is ``(setting, training inputs, teacher accuracy, hard, soft)``
+    with ``hard`` and ``soft`` the per-seed accuracies of the two students. The
+    table shows the teacher's headroom over the hard-label student, the paired
+    difference soft minus hard and its verdict; the second value counts verdicts.
+    """
+    rows, tally = [], {}
+    for setting, n_train, teacher_accuracy, hard, soft in comparisons:
+        d = paired_difference(hard, soft)
+        headroom = 100 * (teacher_accuracy - statistics.fmean(hard))
+        rows.append([setting, n_train, f"{headroom:+.1f}", d.format(unit=""), verdict(d)])
+        tally[verdict(d)] = tally.get(verdict(d), 0) + 1
+    headers = ["setting", "training inputs", "teacher minus hard (points)",
+               "soft minus hard labels (points)", "verdict"]
+    return Table(headers, rows, caption=caption), tally

@@ -159,3 +159,19 @@ def test_paired_gain_plot_draws_the_interval():
     assert len(ax.lines) >= 2
     with pytest.raises(ValueError):
         experiments.plot_paired_gain([0.1], diffs)
+
+
+def test_verdict_table_computes_each_verdict_from_its_interval():
+    table, tally = experiments.verdict_table([
+        ("clear gain", 60, 0.96, [0.60, 0.62, 0.65, 0.61, 0.63], [0.70, 0.71, 0.75, 0.72, 0.74]),
+        ("noise", 1169, 0.96, [0.96, 0.95, 0.97, 0.96, 0.95], [0.95, 0.97, 0.96, 0.95, 0.97]),
+    ], caption="toy")
+    assert tally == {"better": 1, "inconclusive": 1} or tally == {"better": 1, "equivalent": 1}
+    assert table.rows[0][4] == "better" and table.rows[0][2] == "+33.8"
+
+
+def test_finetune_table_reads_the_stored_run():
+    records = experiments.load_results("data_fraction")["records"]
+    table, comparisons = experiments.finetune_table(records, [0.05, 1.0])
+    assert len(table.rows) == 2 and set(comparisons[1.0]) == {"over_soft", "over_longer", "longer"}
+    assert table.rows[1][4] == "better"  # the claim chapter 1 and chapter 5 make

@@ -66,6 +66,51 @@ class SequenceSplits:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
+    @classmethod
+    def from_arrays(cls, x_train, y_train, x_val, y_val, x_test, y_test) -> SequenceSplits:
+        """Splits from your own arrays (NumPy or torch), checked before any training.
+
+        ``x_*``: ``(n, time, features)`` numbers without NaN or infinity, the same
+        ``time`` and ``features`` in every split; ``y_*``: ``(n,)`` integer class
+        labels in ``0 .. C-1``, where ``C`` is the number of classes in the training
+        set, every class present in the training set and each class of the
+        validation and test sets also present in training. Raises ``ValueError`` or
+        ``TypeError`` saying which split is wrong and how.
+        """
+        arrays = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
+        tensors = {}
+        for name, (x, y) in arrays.items():
+            x, y = torch.as_tensor(x), torch.as_tensor(y)
+            if x.dim() != 3:
+                raise ValueError(f"x_{name} must be (n, time, features), got shape {tuple(x.shape)}")
+            if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
+                raise TypeError(f"x_{name} must hold numbers, got {x.dtype}")
+            x = x.float()
+            if not torch.isfinite(x).all():
+                raise ValueError(f"x_{name} contains NaN or infinite values")
+            if y.dim() != 1 or len(y) != len(x):
+                raise ValueError(f"y_{name} must be (n,) with one label per row of x_{name} "
+                                 f"({len(x)}), got shape {tuple(y.shape)}")
+            if y.is_floating_point() or y.dtype == torch.bool:
+                raise TypeError(f"y_{name} must hold integer class labels, got {y.dtype}")
+            tensors[name] = (x, y.long())
+        shape = tensors["train"][0].shape[1:]
+        for name, (x, _) in tensors.items():
+            if x.shape[1:] != shape:
+                raise ValueError(f"x_{name} has (time, features) = {tuple(x.shape[1:])}, "
+                                 f"but x_train has {tuple(shape)}")
+        classes = int(tensors["train"][1].max()) + 1
+        present = set(tensors["train"][1].tolist())
+        for name, (_, y) in tensors.items():
+            if y.min() < 0 or y.max() >= classes:
+                raise ValueError(f"y_{name} must hold labels in 0 .. {classes - 1} (the classes of "
+                                 f"y_train), got {int(y.min())} .. {int(y.max())}")
+        missing = sorted(set(range(classes)) - present)
+        if missing:
+            raise ValueError(f"y_train has no example of class(es) {missing}: labels must be 0 .. C-1 "
+                             f"with every class in the training set")
+        return cls(*tensors["train"], *tensors["val"], *tensors["test"])
+
 
 def digits_splits(permuted: bool = False, val_fraction: float = 0.15, test_fraction: float = 0.2,
                   split_seed: int = 0) -> SequenceSplits:

@@ -114,7 +114,8 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | N
       accuracy (ties go to the lower validation loss), lowest validation loss,
       or simply the last epoch.
 
-    Returns a :class:`History`. The model is left on ``device``.
+    Raises ``FloatingPointError``, naming the epoch and batch, as soon as the
+    loss is NaN or infinite. Returns a :class:`History`. The model is left on ``device``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -147,12 +148,16 @@ def train(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | N
         start = time.perf_counter()
         model.train()
         total, count = 0.0, 0
-        for x, *targets in train_loader:
+        for batch, (x, *targets) in enumerate(train_loader, start=1):
             x = x.to(device)
             if augment is not None:
                 x = augment(x)
             targets = [t.to(device) for t in targets]
             loss = loss_fn(model(x), *targets)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, batch {batch}: "
+                    "check the inputs for NaN or huge values, or lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip_grad_norm is not None:

@@ -138,3 +138,38 @@ def test_ts_reader_parses_channels_and_labels(tmp_path):
     assert [tuple(s.shape) for s in sequences] == [(3, 2), (2, 2)]
     assert torch.equal(sequences[0][:, 1], torch.tensor([4.0, 5.0, 6.0]))
     assert labels.tolist() == [1, 0]
+
+
+def _arrays(n=12, time=5, features=2, classes=3):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, time, features)).astype("float32")
+    y = np.arange(n) % classes
+    return x, y
+
+
+def test_splits_from_your_own_arrays():
+    x, y = _arrays()
+    s = kd_lib.SequenceSplits.from_arrays(x, y, x[:6], y[:6], x[:3], y[:3])
+    assert s.sizes() == {"train": 12, "val": 6, "test": 3}
+    assert s.x_train.dtype == torch.float32 and s.y_train.dtype == torch.long
+    assert s.x_train.shape == (12, 5, 2)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda a: a.update(x_train=a["x_train"][:, :, 0]), ValueError, "x_train must be"),
+    (lambda a: a["x_val"].__setitem__((0, 0, 0), float("nan")), ValueError, "x_val contains NaN"),
+    (lambda a: a.update(y_test=a["y_test"].astype("float32")), TypeError, "integer class labels"),
+    (lambda a: a.update(y_val=a["y_val"][:4]), ValueError, "one label per row"),
+    (lambda a: a.update(x_test=a["x_test"][:, :4]), ValueError, "x_test has"),
+    (lambda a: a["y_val"].__setitem__(0, 7), ValueError, "labels in 0 .. 2"),
+    (lambda a: a.update(y_train=a["y_train"] * 2), ValueError, "no example of class"),
+])
+def test_splits_from_arrays_reject_bad_input_clearly(change, error, message):
+    x, y = _arrays()
+    arrays = {"x_train": x.copy(), "y_train": y.copy(), "x_val": x[:6].copy(), "y_val": y[:6].copy(),
+              "x_test": x[:3].copy(), "y_test": y[:3].copy()}
+    change(arrays)
+    with pytest.raises(error, match=message):
+        kd_lib.SequenceSplits.from_arrays(**arrays)

@@ -176,3 +176,12 @@ def test_augment_is_applied_to_training_batches_only():
     assert seen == [8, 8, 4]  # three training batches, never the validation batch
     with pytest.raises(TypeError):
         kd_lib.train(model, kd_lib.make_loader(x, y), epochs=1, augment="jitter", select_by="last")
+
+
+def test_a_nan_loss_stops_training_and_names_the_epoch_and_batch():
+    x, y = torch.randn(24, 8, 1), torch.randint(0, 3, (24,))
+    x[20, 3, 0] = float("nan")  # in the third batch of 8, unshuffled
+    model = kd_lib.TCNClassifier(1, 3, channels=[2])
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 3"):
+        kd_lib.train(model, kd_lib.make_loader(x, y, batch_size=8), epochs=2, select_by="last",
+                     show_progress=False)

@@ -55,6 +55,8 @@ __all__ = [
     "omitted_class_accuracy",
     "best_bias",
     "load_results",
+    "best_lrs",
+    "tuned_lrs",
     "tuned_lr",
     "EXPERIMENTS",
     "VOWELS_STUDENT",
@@ -336,14 +338,30 @@ def load_results(name: str) -> dict:
     return json.loads(path.read_text())
 
 
+def best_lrs(records: list[dict]) -> dict[str, float]:
+    """Per arm, the learning rate with the best mean final validation accuracy
+    in the search ``records`` (over their seeds and training-set sizes). Only
+    ``scratch`` and ``soft`` are searched: ``pseudo`` and ``scratch_longer`` train
+    on hard labels and take ``scratch``'s rate, ``finetuned`` takes ``soft``'s."""
+    lrs = sorted({r["lr"] for r in records})
+    best = {}
+    for arm in ("scratch", "soft"):
+        score = {lr: statistics.fmean(v for r in records if r["arm"] == arm and r["lr"] == lr
+                                      for v in r["val_accuracy"][-1]) for lr in lrs}
+        best[arm] = max(lrs, key=lambda lr: score[lr])
+    return {"scratch": best["scratch"], "pseudo": best["scratch"], "soft": best["soft"],
+            "finetuned": best["soft"], "scratch_longer": best["scratch"]}
+
+
+def tuned_lrs() -> dict[str, float]:
+    """The learning rate of every arm on the digits, as ``lr_search`` picked them on
+    validation data (see :func:`best_lrs`)."""
+    return best_lrs(load_results("lr_search")["records"])
+
+
 def tuned_lr(arm: str) -> float:
-    """The learning rate ``lr_search`` found best on validation data for ``arm``
-    (its mean final validation accuracy over seeds and training-set sizes)."""
-    rows = load_results("lr_search")["records"]
-    lrs = sorted({r["lr"] for r in rows})
-    score = {lr: statistics.fmean(v for r in rows if r["arm"] == arm and r["lr"] == lr
-                                  for v in r["val_accuracy"][-1]) for lr in lrs}
-    return max(lrs, key=lambda lr: score[lr])
+    """:func:`tuned_lrs` for one arm."""
+    return tuned_lrs()[arm]
 
 
 def _records(results: dict[str, ArmResult], **keys) -> list[dict]:
@@ -368,7 +386,7 @@ def run_data_fraction(seeds=SEEDS, fractions=(0.03, 0.05, 0.1, 0.25, 0.5, 1.0)) 
     """The four arms on a stratified share of the digits, soft labels on those inputs only."""
     teacher, _ = load_digits_teacher()
     splits = digits_splits()
-    lr = {arm: tuned_lr("soft" if arm in ("soft", "finetuned") else "scratch") for arm in ARMS}
+    lr = tuned_lrs()
     records = []
     for fraction in fractions:
         part, _ = subset(splits, fraction)
@@ -384,7 +402,7 @@ def run_teachers(seeds=SEEDS, students=((8, 8, 8, 8, 8), (4, 4, 4, 4, 4))) -> di
     splits = digits_splits()
     teachers = {"lstm": ["lstm"], "ensemble": ["lstm", "lstm_seed1", "lstm_seed3"],
                 "jitter_dropout": ["lstm_jitter_dropout"]}
-    lr = {arm: tuned_lr("soft" if arm in ("soft", "finetuned") else "scratch") for arm in ARMS}
+    lr = tuned_lrs()
     records, teacher_rows = [], []
     for teacher_name, members in teachers.items():
         models = [load_digits_teacher(m)[0] for m in members]
@@ -407,18 +425,14 @@ VOWELS_STUDENT = [16, 16, 16, 16]
 
 
 def _search_lr(splits, train_z, test_z, seeds, lrs, channels=None) -> tuple[dict, list[dict]]:
-    """Per arm (``scratch``, ``soft``), the learning rate with the best mean final
-    validation accuracy over ``seeds``, and the records of the search."""
+    """The ``scratch`` and ``soft`` arms at each learning rate over ``seeds``:
+    the rates :func:`best_lrs` picks per arm, and the records of the search."""
     records = []
     for lr in lrs:
         results = run_arms(splits, train_z, test_z, list(seeds), arms=("scratch", "soft"), lr=lr,
                            channels=channels)
         records += _records(results, lr=lr)
-    best = {}
-    for arm in ("scratch", "soft"):
-        score = {r["lr"]: statistics.fmean(r["val_accuracy"][-1]) for r in records if r["arm"] == arm}
-        best[arm] = max(lrs, key=lambda lr: score[lr])
-    return best, records
+    return best_lrs(records), records
 
 
 def run_vowels(seeds=SEEDS, search_seeds=(0, 1, 2), lrs=(1e-3, 3e-3, 1e-2)) -> dict:
@@ -427,9 +441,7 @@ def run_vowels(seeds=SEEDS, search_seeds=(0, 1, 2), lrs=(1e-3, 3e-3, 1e-2)) -> d
     teacher, meta = load_vowels_teacher()
     splits = vowels_splits()
     train_z, test_z = _teacher_logits_for(splits, [teacher])
-    best, search = _search_lr(splits, train_z, test_z, search_seeds, lrs, channels=VOWELS_STUDENT)
-    lr = {"scratch": best["scratch"], "pseudo": best["scratch"], "soft": best["soft"],
-          "finetuned": best["soft"], "scratch_longer": best["scratch"]}
+    lr, search = _search_lr(splits, train_z, test_z, search_seeds, lrs, channels=VOWELS_STUDENT)
     results = run_arms(splits, train_z, test_z, list(seeds), channels=VOWELS_STUDENT, lr=lr)
     return {"seeds": list(seeds), "lr": lr, "lr_search": search,
             "teacher_test_accuracy": meta["test_accuracy"],
@@ -445,7 +457,7 @@ def run_omitted_class(seeds=SEEDS, omitted: int = 3) -> dict:
     part = SequenceSplits(splits.x_train[keep], splits.y_train[keep], splits.x_val, splits.y_val,
                           splits.x_test, splits.y_test)
     train_z, test_z = _teacher_logits_for(part, [teacher])
-    lr = {arm: tuned_lr(arm) for arm in ("scratch", "soft")}
+    lr = tuned_lrs()
     results = run_arms(part, train_z, test_z, list(seeds), arms=("scratch", "soft"), lr=lr)
     records = []
     for arm, result in results.items():

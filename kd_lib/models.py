@@ -44,16 +44,20 @@ class CausalConv1d(nn.Module):
     Causality comes from padding ``(k-1)*d`` zeros on the left, so the output is
     exactly as long as the input and nothing is computed that must be thrown
     away. Shapes: ``(batch, channels, time) -> (batch, out_channels, time)``.
+    ``groups > 1`` splits the channels into independent groups (as in
+    ``nn.Conv1d``), which :mod:`kd_lib.multiseed` uses to run several students as one.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
+                 groups: int = 1):
         super().__init__()
         if kernel_size < 2:
             raise ValueError(f"kernel_size must be >= 2 (1 sees no history), got {kernel_size}")
         if dilation < 1:
             raise ValueError(f"dilation must be >= 1, got {dilation}")
         self.left_padding = (kernel_size - 1) * dilation
-        self.conv = weight_norm(nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation))
+        self.conv = weight_norm(nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
+                                          groups=groups))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, (self.left_padding, 0)))
@@ -67,12 +71,12 @@ class TemporalBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, groups: int = 1):
         super().__init__()
-        self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation)
-        self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation)
+        self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation, groups)
+        self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation, groups)
         self.dropout = nn.Dropout(dropout)
-        self.downsample = (nn.Conv1d(in_channels, out_channels, 1)
+        self.downsample = (nn.Conv1d(in_channels, out_channels, 1, groups=groups)
                            if in_channels != out_channels else nn.Identity())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

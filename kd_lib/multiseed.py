@@ -22,44 +22,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import weight_norm
 
 from .distill import UNLABELLED
-from .models import TCNClassifier
+from .models import TCNClassifier, TemporalBlock
 from .utils import check_int, check_tensor, get_device
 
 __all__ = ["GroupedTCNClassifier", "GroupedHistory", "train_grouped", "grouped_logits"]
-
-
-class _GroupedCausalConv(nn.Module):
-    """``S`` causal convolutions side by side: ``(batch, S*in, time) -> (batch, S*out, time)``."""
-
-    def __init__(self, models: int, in_channels: int, out_channels: int, kernel_size: int,
-                 dilation: int):
-        super().__init__()
-        self.left_padding = (kernel_size - 1) * dilation
-        self.conv = weight_norm(nn.Conv1d(models * in_channels, models * out_channels, kernel_size,
-                                          dilation=dilation, groups=models))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, (self.left_padding, 0)))
-
-
-class _GroupedBlock(nn.Module):
-    """``S`` temporal blocks side by side (two causal convolutions and a residual)."""
-
-    def __init__(self, models: int, in_channels: int, out_channels: int, kernel_size: int,
-                 dilation: int):
-        super().__init__()
-        self.conv1 = _GroupedCausalConv(models, in_channels, out_channels, kernel_size, dilation)
-        self.conv2 = _GroupedCausalConv(models, out_channels, out_channels, kernel_size, dilation)
-        self.downsample = (nn.Conv1d(models * in_channels, models * out_channels, 1, groups=models)
-                           if in_channels != out_channels else nn.Identity())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.conv1(x))
-        out = F.relu(self.conv2(out))
-        return F.relu(out + self.downsample(x))
 
 
 class GroupedTCNClassifier(nn.Module):
@@ -81,8 +49,10 @@ class GroupedTCNClassifier(nn.Module):
         if not channels or any(c < 1 for c in channels):
             raise ValueError(f"channels must be a non-empty list of positive widths, got {channels}")
         widths = [input_size, *channels]
+        # the book's temporal blocks, each convolution grouped by model
         self.blocks = nn.Sequential(*[
-            _GroupedBlock(models, widths[i], widths[i + 1], kernel_size, dilation=2**i)
+            TemporalBlock(models * widths[i], models * widths[i + 1], kernel_size,
+                          dilation=2**i, groups=models)
             for i in range(len(channels))
         ])
         self.head_weight = nn.Parameter(torch.zeros(models, num_classes, channels[-1]))

@@ -1,26 +1,73 @@
-"""kd_lib: the small library behind the book "Distilling an LSTM into a TCN".
+"""kd_lib: the small library behind the book "Distilling
+an LSTM into a TCN".
 
 Every chapter imports it; nothing in it downloads anything.
 """
-from .data import (ADDING_CHANCE_MSE, SequenceSplits, adding_problem, copy_memory,
-                   copy_memory_chance_loss, digits_loaders, digits_splits, jitter_digits,
-                   load_digits_sequences, make_loader, recall_at_distance, vowels_splits)
-from .distill import UNLABELLED, DistillationLoss, distillation_loss, soft_targets, teacher_logits
-from .models import (TCN, CausalConv1d, LSTMClassifier, TCNClassifier, TemporalBlock,
-                     receptive_field)
+
+from .data import (
+    ADDING_CHANCE_MSE,
+    SequenceSplits,
+    adding_problem,
+    copy_memory,
+    copy_memory_chance_loss,
+    digits_loaders,
+    digits_splits,
+    jitter_digits,
+    load_digits_sequences,
+    make_loader,
+    recall_at_distance,
+    vowels_splits,
+)
+from .distill import (
+    UNLABELLED,
+    DistillationLoss,
+    distillation_loss,
+    soft_targets,
+    teacher_logits,
+)
+from .models import (
+    TCN,
+    CausalConv1d,
+    LSTMClassifier,
+    TCNClassifier,
+    TemporalBlock,
+    receptive_field,
+)
 from .plotting import PALETTE, plot_history, use_book_style
-from .pretrained import (DIGITS_TEACHER, DIGITS_TEACHERS, load_digits_teacher, make_digits_teacher,
-                         train_digits_teacher)
-from .training import History, accuracy, evaluate, fine_tune, predict_logits, train
-from .utils import (Timing, count_parameters, get_device, load_checkpoint, measure_latency,
-                    model_device, progress, save_checkpoint, set_seed)
+from .pretrained import (
+    DIGITS_TEACHER,
+    DIGITS_TEACHERS,
+    load_digits_teacher,
+    make_digits_teacher,
+    train_digits_teacher,
+)
+from .training import (
+    History,
+    accuracy,
+    evaluate,
+    fine_tune,
+    predict_logits,
+    train,
+)
+from .utils import (
+    Timing,
+    count_parameters,
+    get_device,
+    load_checkpoint,
+    measure_latency,
+    model_device,
+    progress,
+    save_checkpoint,
+    set_seed,
+)
 
 __version__ = "0.1.0"
 
 
 def _apply_thread_setting() -> None:
-    # KD_LIB_THREADS=1 runs everything single-threaded: the tests use it to check
-    # that no strictly compared output depends on the machine's thread count.
+    # KD_LIB_THREADS=1 runs everything single-threaded: the tests use it to
+    # check that no strictly compared output depends on the machine's thread
+    # count.
     import os
 
     import torch

@@ -1,21 +1,26 @@
-"""Measuring an LSTM against a TCN: time, memory, gradients, variable length.
+"""Measuring an LSTM against a TCN: time, memory,
+gradients, variable length.
 
 Everything the "LSTM versus TCN" chapter measures lives here, so that each
-number in the chapter comes from a function with a unit test. Sequence inputs
-are ``(batch, time, features)``, as everywhere in kd_lib. Multiply-adds per
-step and streaming state live in :mod:`kd_lib.streaming`.
+number in the chapter comes from a function with a unit test. Sequence
+inputs are ``(batch, time, features)``, as everywhere in kd_lib.
+Multiply-adds per step and streaming state live in :mod:`kd_lib.streaming`.
 
 - time: :func:`latency_sweep`, :func:`time_training_step`;
 - memory: :func:`saved_activation_bytes` (what a training step keeps for the
-  backward pass) and :func:`peak_inference_bytes` (the most tensor memory alive
-  at once during a forward pass), both exact byte counts, not estimates;
+  backward pass) and :func:`peak_inference_bytes` (the most tensor memory
+  alive at once during a forward pass), both exact byte counts, not
+  estimates;
 - gradients: :func:`input_gradient_by_step`, :func:`gradient_norm_trace`;
 - variable length: :func:`pad_sequences`, :func:`predict_variable_length`;
-- experiments and display: :func:`digits_comparison`, :func:`train_on_recall`,
-  :func:`draw_dilated_stack`, :func:`mean_spread`, :func:`format_table`.
+- experiments and display: :func:`digits_comparison`,
+  :func:`train_on_recall`, :func:`draw_dilated_stack`, :func:`mean_spread`,
+  :func:`format_table`.
 """
+
 from __future__ import annotations
 
+import functools
 import statistics
 import weakref
 from collections.abc import Callable
@@ -23,18 +28,26 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+from torch.utils.data import DataLoader
 
 from .data import digits_loaders, make_loader, recall_at_distance
 from .models import LSTMClassifier, receptive_field
-# shared with the other chapters' tables; re-exported here under the names chapter 2 uses
+
+# shared with the other chapters' tables; re-exported here under the names
+# chapter 2 uses
 from .pipeline import format_table
-from .receptive import reachable_lags
 from .pipeline import mean_and_spread as mean_spread
+from .receptive import reachable_lags
 from .training import evaluate, train
-from .utils import Timing, check_int, check_tensor, measure_latency, set_seed
+from .utils import (
+    Timing,
+    check_int,
+    check_tensor,
+    measure_latency,
+    set_seed,
+)
 
 __all__ = [
     "latency_sweep",
@@ -57,23 +70,36 @@ __all__ = [
 
 def _check_model(model) -> None:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
 
 
 # ---------------------------------------------------------------- time
 
+
 def _check_lengths(lengths) -> list[int]:
     if not isinstance(lengths, (list, tuple)) or not lengths:
-        raise ValueError(f"lengths must be a non-empty list of ints, got {lengths!r}")
+        raise ValueError(
+            f"lengths must be a non-empty list of ints, got {lengths!r}"
+        )
     for length in lengths:
         check_int(length, "every length")
     return list(lengths)
 
 
-def latency_sweep(models: dict[str, nn.Module], lengths: list[int], *, batch_size: int = 1,
-                  input_size: int = 1, repeats: int = 5, warmup: int = 1) -> dict[str, list[float]]:
+def latency_sweep(
+    models: dict[str, nn.Module],
+    lengths: list[int],
+    *,
+    batch_size: int = 1,
+    input_size: int = 1,
+    repeats: int = 5,
+    warmup: int = 1,
+) -> dict[str, list[float]]:
     """Median inference time in seconds of each model on random inputs
-    ``(batch_size, length, input_size)``, for each length: ``{name: [seconds per length]}``."""
+    ``(batch_size, length, input_size)``, for each length:
+    ``{name: [seconds per length]}``."""
     if not isinstance(models, dict) or not models:
         raise TypeError("models must be a non-empty dict {name: model}")
     for model in models.values():
@@ -86,18 +112,27 @@ def latency_sweep(models: dict[str, nn.Module], lengths: list[int], *, batch_siz
         x = torch.randn(batch_size, length, input_size)
         for name, model in models.items():
             model.eval()
-            timing = measure_latency(lambda: model(x), repeats=repeats, warmup=warmup)
+            timing = measure_latency(
+                functools.partial(model, x), repeats=repeats, warmup=warmup
+            )
             result[name].append(timing.median)
     return result
 
 
-def time_training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, repeats: int = 5,
-                       warmup: int = 1) -> Timing:
-    """Median time of one forward and backward pass (cross-entropy on ``y``).
+def time_training_step(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+) -> Timing:
+    """Median time of one forward and backward pass
+    (cross-entropy on ``y``).
 
-    ``x`` is ``(batch, time, features)``, ``y`` holds ``(batch,)`` class labels.
-    Gradients are discarded after each pass; no optimiser step (it costs the
-    same for two models of the same size).
+    ``x`` is ``(batch, time, features)``, ``y`` holds ``(batch,)`` class
+    labels. Gradients are discarded after each pass; no optimiser step (it
+    costs the same for two models of the same size).
     """
     _check_model(model)
     check_tensor(x, "x", ndim=3, floating=True)
@@ -110,25 +145,31 @@ def time_training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, re
         F.cross_entropy(model(x), y).backward()
         model.zero_grad(set_to_none=True)
 
-    timing = measure_latency(one_step, repeats=repeats, warmup=warmup, inference=False)
+    timing = measure_latency(
+        one_step, repeats=repeats, warmup=warmup, inference=False
+    )
     model.eval()
     return timing
 
 
 # ---------------------------------------------------------------- memory
 
+
 def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the tensors a training step keeps alive for its backward pass.
+    """Bytes of the tensors a training step keeps alive
+    for its backward pass.
 
     Runs ``model(x)`` with gradients on and records, through
-    ``torch.autograd.graph.saved_tensors_hooks``, every tensor autograd saves;
-    each storage is counted once, and the parameters themselves (which exist
-    anyway) are left out. This is the activation memory that grows with the
-    sequence length: exact and the same on every machine.
+    ``torch.autograd.graph.saved_tensors_hooks``, every tensor autograd
+    saves; each storage is counted once, and the parameters themselves
+    (which exist anyway) are left out. This is the activation memory that
+    grows with the sequence length: exact and the same on every machine.
     """
     _check_model(model)
     check_tensor(x, "x", ndim=3, floating=True)
-    parameter_storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    parameter_storages = {
+        p.untyped_storage().data_ptr() for p in model.parameters()
+    }
     saved: dict[int, int] = {}
 
     def pack(tensor):
@@ -137,24 +178,29 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
             saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
-    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with (
+        torch.enable_grad(),
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+    ):
         output = model(x)
     del output
     return sum(saved.values())
 
 
 class _LiveTensorBytes(TorchDispatchMode):
-    """Follow every tensor storage created while active: bytes alive now, and the peak.
+    """Follow every tensor storage created while active: bytes
+    alive now, and the peak.
 
-    Outputs that share a storage with an argument (views, in-place results) add
-    no memory. A storage is released when the last tensor seen on it is
-    garbage-collected. Valid without autograd (under ``torch.no_grad``), where
-    nothing outside Python keeps a tensor alive.
+    Outputs that share a storage with an argument (views, in-place results)
+    add no memory. A storage is released when the last tensor seen on it is
+    garbage-collected. Valid without autograd (under ``torch.no_grad``),
+    where nothing outside Python keeps a tensor alive.
     """
 
     def __init__(self):
         super().__init__()
-        self.live: dict[int, list[int]] = {}  # storage pointer -> [bytes, tensors alive]
+        # storage pointer -> [bytes, tensors alive]
+        self.live: dict[int, list[int]] = {}
         self.current = 0
         self.peak = 0
 
@@ -167,14 +213,18 @@ class _LiveTensorBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        argument_storages = {t.untyped_storage().data_ptr()
-                             for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        argument_storages = {
+            t.untyped_storage().data_ptr()
+            for t in tree_leaves((args, kwargs))
+            if isinstance(t, torch.Tensor)
+        }
         for tensor in tree_leaves(out):
             if not isinstance(tensor, torch.Tensor):
                 continue
             key = tensor.untyped_storage().data_ptr()
             if key in argument_storages and key not in self.live:
-                continue  # a view of (or in-place on) memory that existed before
+                # a view of (or in-place on) memory that existed before
+                continue
             if key in self.live:
                 self.live[key][1] += 1
             else:
@@ -187,15 +237,18 @@ class _LiveTensorBytes(TorchDispatchMode):
 
 
 def peak_live_tensor_bytes(fn: Callable[[], object]) -> int:
-    """Most bytes of tensors created by ``fn()`` that were alive at the same time.
+    """Most bytes of tensors created by ``fn()`` that were
+    alive at the same time.
 
     Counted at the level of PyTorch operators under ``torch.no_grad``: every
-    tensor an operator returns is followed until it is freed. Scratch space a
-    kernel allocates and frees inside one operator is not seen. Deterministic:
-    the same on every machine and thread count.
+    tensor an operator returns is followed until it is freed. Scratch space
+    a kernel allocates and frees inside one operator is not seen.
+    Deterministic: the same on every machine and thread count.
     """
     if not callable(fn):
-        raise TypeError("fn must be callable (for example lambda: model(x))")
+        raise TypeError(
+            "fn must be callable (for example lambda: model(x))"
+        )
     mode = _LiveTensorBytes()
     with torch.no_grad(), mode:
         result = fn()
@@ -204,7 +257,8 @@ def peak_live_tensor_bytes(fn: Callable[[], object]) -> int:
 
 
 def peak_inference_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Peak tensor memory of one forward pass of ``model`` on ``x`` ``(batch, time, features)``."""
+    """Peak tensor memory of one forward pass of ``model`` on ``x``
+    ``(batch, time, features)``."""
     _check_model(model)
     check_tensor(x, "x", ndim=3, floating=True)
     was_training = model.training
@@ -217,13 +271,17 @@ def peak_inference_bytes(model: nn.Module, x: torch.Tensor) -> int:
 
 # ---------------------------------------------------------------- gradients
 
-def input_gradient_by_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+
+def input_gradient_by_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """How strongly the loss reacts to the input at each step: ``(time,)``.
 
-    Entry t is the norm of ``d loss / d x[:, t]`` (over the batch and features)
-    for the cross-entropy of ``model(x)`` on labels ``y``. Steps the loss
-    cannot see get exactly 0; a vanishing gradient shows as a geometric decay
-    towards early steps. The model's weights and mode are left unchanged.
+    Entry t is the norm of ``d loss / d x[:, t]`` (over the batch and
+    features) for the cross-entropy of ``model(x)`` on labels ``y``. Steps
+    the loss cannot see get exactly 0; a vanishing gradient shows as a
+    geometric decay towards early steps. The model's weights and mode are
+    left unchanged.
     """
     _check_model(model)
     check_tensor(x, "x", ndim=3, floating=True)
@@ -235,22 +293,34 @@ def input_gradient_by_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return grad.norm(dim=(0, 2))
 
 
-def gradient_norm_trace(model: nn.Module, loader, *, epochs: int, lr: float,
-                        clip_grad_norm: float | None) -> list[float]:
-    """Train with Adam and cross-entropy; return the gradient norm of every step.
+def gradient_norm_trace(
+    model: nn.Module,
+    loader,
+    *,
+    epochs: int,
+    lr: float,
+    clip_grad_norm: float | None,
+) -> list[float]:
+    """Train with Adam and cross-entropy; return the
+    gradient norm of every step.
 
-    The norm is taken before clipping, so the trace shows what clipping had to
-    tame. Same optimiser and clipping as :func:`kd_lib.train`, without its
-    validation, so it measures the raw gradients of the run.
+    The norm is taken before clipping, so the trace shows what clipping had
+    to tame. Same optimiser and clipping as :func:`kd_lib.train`, without
+    its validation, so it measures the raw gradients of the run.
     """
     _check_model(model)
     if not isinstance(loader, DataLoader):
-        raise TypeError(f"loader must be a torch DataLoader, got {type(loader).__name__}")
+        raise TypeError(
+            "loader must be a torch DataLoader, got "
+            f"{type(loader).__name__}"
+        )
     check_int(epochs, "epochs")
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if clip_grad_norm is not None and clip_grad_norm <= 0:
-        raise ValueError(f"clip_grad_norm must be > 0 or None, got {clip_grad_norm}")
+        raise ValueError(
+            f"clip_grad_norm must be > 0 or None, got {clip_grad_norm}"
+        )
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     norms = []
     model.train()
@@ -259,56 +329,80 @@ def gradient_norm_trace(model: nn.Module, loader, *, epochs: int, lr: float,
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            max_norm = clip_grad_norm if clip_grad_norm is not None else float("inf")
-            norms.append(float(nn.utils.clip_grad_norm_(model.parameters(), max_norm)))
+            max_norm = (
+                clip_grad_norm
+                if clip_grad_norm is not None
+                else float("inf")
+            )
+            norms.append(
+                float(
+                    nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+                )
+            )
             optimizer.step()
     model.eval()
     return norms
 
 
-# ---------------------------------------------------------------- variable length
+# ---------------------------------------------------------- variable length
 
 PADDING_METHODS = ("alone", "left_pad", "packed", "right_pad_last")
-"""How :func:`predict_variable_length` batches sequences of different lengths:
-one at a time (the reference), left padding (right for a TCN), packing (right
-for an LSTM), and the classic bug: right padding, then reading the last step."""
+"""How :func:`predict_variable_length` batches sequences of different
+lengths: one at a time (the reference), left padding (right for a TCN),
+packing (right for an LSTM), and the classic bug: right padding, then
+reading the last step."""
 
 
-def pad_sequences(sequences: list[torch.Tensor], side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack ``(time_i, features)`` tensors into ``(batch, max_time, features)`` with zeros.
+def pad_sequences(
+    sequences: list[torch.Tensor], side: str = "right"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``(time_i, features)`` tensors into
+    ``(batch, max_time, features)`` with zeros.
 
-    ``side="right"`` puts the zeros after each sequence, ``"left"`` before it.
-    Returns the batch and the true lengths ``(batch,)``.
+    ``side="right"`` puts the zeros after each sequence, ``"left"`` before
+    it. Returns the batch and the true lengths ``(batch,)``.
     """
     if side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
     if not isinstance(sequences, (list, tuple)) or not sequences:
-        raise ValueError("sequences must be a non-empty list of (time, features) tensors")
+        raise ValueError(
+            "sequences must be a non-empty list of (time, features) tensors"
+        )
     for i, s in enumerate(sequences):
         check_tensor(s, f"sequences[{i}]", ndim=2, floating=True)
         if s.shape[0] < 1 or s.shape[1] != sequences[0].shape[1]:
-            raise ValueError(f"sequences[{i}] has shape {tuple(s.shape)}; every sequence must be "
-                             f"(time >= 1, {sequences[0].shape[1]})")
+            raise ValueError(
+                f"sequences[{i}] has shape {tuple(s.shape)}; every "
+                "sequence must be "
+                f"(time >= 1, {sequences[0].shape[1]})"
+            )
     lengths = torch.tensor([len(s) for s in sequences])
-    batch = sequences[0].new_zeros(len(sequences), int(lengths.max()), sequences[0].shape[1])
+    batch = sequences[0].new_zeros(
+        len(sequences), int(lengths.max()), sequences[0].shape[1]
+    )
     for i, s in enumerate(sequences):
         if side == "right":
-            batch[i, :len(s)] = s
+            batch[i, : len(s)] = s
         else:
-            batch[i, batch.shape[1] - len(s):] = s
+            batch[i, batch.shape[1] - len(s) :] = s
     return batch, lengths
 
 
 @torch.no_grad()
-def predict_variable_length(model: nn.Module, sequences: list[torch.Tensor], method: str) -> torch.Tensor:
-    """Outputs ``(batch, num_outputs)`` of a ``readout="last"`` model on sequences of mixed lengths.
+def predict_variable_length(
+    model: nn.Module, sequences: list[torch.Tensor], method: str
+) -> torch.Tensor:
+    """Outputs ``(batch, num_outputs)`` of a ``readout="last"`` model on
+    sequences of mixed lengths.
 
     ``method`` is one of :data:`PADDING_METHODS`. ``"packed"`` needs an
     LSTMClassifier (it passes ``lengths``); the others work for both models.
     """
     _check_model(model)
     if method not in PADDING_METHODS:
-        raise ValueError(f"method must be one of {PADDING_METHODS}, got {method!r}")
+        raise ValueError(
+            f"method must be one of {PADDING_METHODS}, got {method!r}"
+        )
     if getattr(model, "readout", "last") != "last":
         raise ValueError("model must have readout='last'")
     was_training = model.training
@@ -318,74 +412,132 @@ def predict_variable_length(model: nn.Module, sequences: list[torch.Tensor], met
             return torch.cat([model(s.unsqueeze(0)) for s in sequences])
         if method == "packed":
             if not isinstance(model, LSTMClassifier):
-                raise TypeError("method='packed' needs a kd_lib LSTMClassifier")
+                raise TypeError(
+                    "method='packed' needs a kd_lib LSTMClassifier"
+                )
             x, lengths = pad_sequences(sequences, side="right")
             return model(x, lengths)
-        x, _ = pad_sequences(sequences, side="left" if method == "left_pad" else "right")
+        x, _ = pad_sequences(
+            sequences, side="left" if method == "left_pad" else "right"
+        )
         return model(x)
     finally:
         model.train(was_training)
 
 
-# ---------------------------------------------------------------- experiments
+# -------------------------------------------------------------- experiments
 
-def digits_comparison(builders: dict[str, Callable[[], nn.Module]], *, seeds: list[int],
-                      permuted: bool, epochs: int, lr: float) -> dict[str, dict[str, list]]:
-    """Train each model on sequential digits once per seed; test accuracy and time per epoch.
 
-    ``builders`` maps a name to a function returning a fresh model; the seed is
-    set right before each call, so the same seed gives the same initial weights
-    and the same batch order. Returns ``{name: {"accuracy": [...],
+def digits_comparison(
+    builders: dict[str, Callable[[], nn.Module]],
+    *,
+    seeds: list[int],
+    permuted: bool,
+    epochs: int,
+    lr: float,
+) -> dict[str, dict[str, list]]:
+    """Train each model on sequential digits once per seed; test
+    accuracy and time per epoch.
+
+    ``builders`` maps a name to a function returning a fresh model; the seed
+    is set right before each call, so the same seed gives the same initial
+    weights and the same batch order. Returns ``{name: {"accuracy": [...],
     "epoch_seconds": [...], "models": [...]}}`` (one entry per seed; epoch
     seconds are medians over that run's epochs).
     """
     if not isinstance(builders, dict) or not builders:
-        raise TypeError("builders must be a non-empty dict {name: function returning a model}")
+        raise TypeError(
+            "builders must be a non-empty dict {name: function returning a "
+            "model}"
+        )
     if not seeds:
         raise ValueError("seeds must be a non-empty list of ints")
-    result = {name: {"accuracy": [], "epoch_seconds": [], "models": []} for name in builders}
+    result = {
+        name: {"accuracy": [], "epoch_seconds": [], "models": []}
+        for name in builders
+    }
     for seed in seeds:
-        train_loader, val_loader, test_loader = digits_loaders(permuted=permuted, seed=seed)
+        train_loader, val_loader, test_loader = digits_loaders(
+            permuted=permuted, seed=seed
+        )
         for name, build in builders.items():
             set_seed(seed)
             model = build()
-            history = train(model, train_loader, val_loader, epochs=epochs, lr=lr,
-                            show_progress=False)
-            result[name]["accuracy"].append(evaluate(model, test_loader)["accuracy"])
-            result[name]["epoch_seconds"].append(statistics.median(history.epoch_seconds))
+            history = train(
+                model,
+                train_loader,
+                val_loader,
+                epochs=epochs,
+                lr=lr,
+                show_progress=False,
+            )
+            result[name]["accuracy"].append(
+                evaluate(model, test_loader)["accuracy"]
+            )
+            result[name]["epoch_seconds"].append(
+                statistics.median(history.epoch_seconds)
+            )
             result[name]["models"].append(model)
     return result
 
 
-def train_on_recall(model: nn.Module, *, length: int, distance: int, epochs: int,
-                    num_train: int = 2000, num_test: int = 1000, lr: float = 1e-2,
-                    num_classes: int = 4, seed: int = 0) -> float:
-    """Train ``model`` on :func:`kd_lib.recall_at_distance` and return its test accuracy.
+def train_on_recall(
+    model: nn.Module,
+    *,
+    length: int,
+    distance: int,
+    epochs: int,
+    num_train: int = 2000,
+    num_test: int = 1000,
+    lr: float = 1e-2,
+    num_classes: int = 4,
+    seed: int = 0,
+) -> float:
+    """Train ``model`` on :func:`kd_lib.recall_at_distance` and
+    return its test accuracy.
 
-    Chance is ``1 / num_classes``. Train and test sets come from different data
-    seeds; ``seed`` also sets the batch order.
+    Chance is ``1 / num_classes``. Train and test sets come from different
+    data seeds; ``seed`` also sets the batch order.
     """
     _check_model(model)
-    x, y = recall_at_distance(num_train, length, distance, num_classes=num_classes, seed=seed)
-    x_test, y_test = recall_at_distance(num_test, length, distance, num_classes=num_classes,
-                                        seed=seed + 10_000)
-    train(model, make_loader(x, y, batch_size=64, shuffle=True, seed=seed), epochs=epochs, lr=lr,
-          select_by="last", show_progress=False)
-    return evaluate(model, make_loader(x_test, y_test, batch_size=500))["accuracy"]
+    x, y = recall_at_distance(
+        num_train, length, distance, num_classes=num_classes, seed=seed
+    )
+    x_test, y_test = recall_at_distance(
+        num_test,
+        length,
+        distance,
+        num_classes=num_classes,
+        seed=seed + 10_000,
+    )
+    train(
+        model,
+        make_loader(x, y, batch_size=64, shuffle=True, seed=seed),
+        epochs=epochs,
+        lr=lr,
+        select_by="last",
+        show_progress=False,
+    )
+    return evaluate(model, make_loader(x_test, y_test, batch_size=500))[
+        "accuracy"
+    ]
 
 
 # ---------------------------------------------------------------- display
 
-def draw_dilated_stack(kernel_size: int = 2, num_levels: int = 3, ax=None):
-    """Draw which inputs reach the last output of a TCN: one row per causal convolution.
 
-    Each block contributes two rows with dilation ``2**i``. Lines show the taps
-    used by the last output's dependency tree; grey dots are steps outside it.
-    Returns the matplotlib axes.
+def draw_dilated_stack(kernel_size: int = 2, num_levels: int = 3, ax=None):
+    """Draw which inputs reach the last output of a TCN: one row
+    per causal convolution.
+
+    Each block contributes two rows with dilation ``2**i``. Lines show the
+    taps used by the last output's dependency tree; grey dots are steps
+    outside it. Returns the matplotlib axes.
     """
     import matplotlib.pyplot as plt
 
-    layers = reachable_lags(kernel_size, num_levels)  # lags back from the last step, top row first
+    # lags back from the last step, top row first
+    layers = reachable_lags(kernel_size, num_levels)
     length = receptive_field(kernel_size, num_levels) + 4
     dilations = [2**i for i in range(num_levels) for _ in range(2)]
     if ax is None:
@@ -394,16 +546,40 @@ def draw_dilated_stack(kernel_size: int = 2, num_levels: int = 3, ax=None):
         needed = [length - 1 - lag for lag in layers[len(dilations) - row]]
         for t in needed:
             for j in range(kernel_size):
-                ax.plot([t, t - j * dilations[row - 1]], [row, row - 1], color="#d9822b",
-                        linewidth=1, zorder=1)
-        ax.scatter(range(length), [row] * length, s=14, color="#cccccc", zorder=2)
-        ax.scatter(sorted(needed), [row] * len(needed), s=18, color="#d9822b", zorder=3)
+                ax.plot(
+                    [t, t - j * dilations[row - 1]],
+                    [row, row - 1],
+                    color="#d9822b",
+                    linewidth=1,
+                    zorder=1,
+                )
+        ax.scatter(
+            range(length), [row] * length, s=14, color="#cccccc", zorder=2
+        )
+        ax.scatter(
+            sorted(needed),
+            [row] * len(needed),
+            s=18,
+            color="#d9822b",
+            zorder=3,
+        )
     needed = [length - 1 - lag for lag in layers[-1]]
     ax.scatter(range(length), [0] * length, s=14, color="#cccccc", zorder=2)
-    ax.scatter(sorted(needed), [0] * len(needed), s=18, color="#1f4e79", zorder=3,
-               label=f"inputs that reach the last output ({len(needed)} = receptive field)")
-    ax.set_yticks(range(len(dilations) + 1),
-                  ["input"] + [f"conv, d={d}" for d in dilations])
+    ax.scatter(
+        sorted(needed),
+        [0] * len(needed),
+        s=18,
+        color="#1f4e79",
+        zorder=3,
+        label=(
+            f"inputs that reach the last output ({len(needed)} = "
+            "receptive field)"
+        ),
+    )
+    ax.set_yticks(
+        range(len(dilations) + 1),
+        ["input"] + [f"conv, d={d}" for d in dilations],
+    )
     ax.set_xlabel("time step")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.grid(False)

@@ -1,8 +1,9 @@
-"""Data sets, all offline: scikit-learn's digits read as sequences, and seeded
-generators for the synthetic long-range tasks.
+"""Data sets, all offline: scikit-learn's digits read as sequences, and
+seeded generators for the synthetic long-range tasks.
 
 Every sequence tensor is ``(batch, time, features)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,15 +34,19 @@ DIGITS_LENGTH = 64
 DIGITS_CLASSES = 10
 
 
-def load_digits_sequences(permuted: bool = False, permutation_seed: int = 0):
+def load_digits_sequences(
+    permuted: bool = False, permutation_seed: int = 0
+):
     """scikit-learn's 1,797 handwritten 8×8 digits, read pixel by pixel.
 
-    Returns ``x`` of shape ``(1797, 64, 1)`` with values in [0, 1] and labels
-    ``y`` of shape ``(1797,)``. With ``permuted=True`` the 64 pixels are shuffled
-    by one fixed permutation (the same for every image), which scatters
-    neighbouring pixels far apart in time: the "permuted MNIST" idea in small.
+    Returns ``x`` of shape ``(1797, 64, 1)`` with values in [0, 1] and
+    labels ``y`` of shape ``(1797,)``. With ``permuted=True`` the 64 pixels
+    are shuffled by one fixed permutation (the same for every image), which
+    scatters neighbouring pixels far apart in time: the "permuted MNIST"
+    idea in small.
     """
-    from sklearn.datasets import load_digits  # ships inside scikit-learn: no download
+    # ships inside scikit-learn: no download
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = torch.tensor(digits.data, dtype=torch.float32) / 16.0
@@ -54,7 +59,8 @@ def load_digits_sequences(permuted: bool = False, permutation_seed: int = 0):
 
 @dataclass
 class SequenceSplits:
-    """Fixed train / validation / test tensors: ``x_*`` is ``(n, time, features)``."""
+    """Fixed train / validation / test tensors: ``x_*`` is
+    ``(n, time, features)``."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -64,62 +70,107 @@ class SequenceSplits:
     y_test: torch.Tensor
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+        return {
+            "train": len(self.y_train),
+            "val": len(self.y_val),
+            "test": len(self.y_test),
+        }
 
     @classmethod
-    def from_arrays(cls, x_train, y_train, x_val, y_val, x_test, y_test) -> SequenceSplits:
-        """Splits from your own arrays (NumPy or torch), checked before any training.
+    def from_arrays(
+        cls, x_train, y_train, x_val, y_val, x_test, y_test
+    ) -> SequenceSplits:
+        """Splits from your own arrays (NumPy or torch), checked
+        before any training.
 
-        ``x_*``: ``(n, time, features)`` numbers without NaN or infinity, the same
-        ``time`` and ``features`` in every split; ``y_*``: ``(n,)`` integer class
-        labels in ``0 .. C-1``, where ``C`` is the number of classes in the training
-        set, every class present in the training set and each class of the
-        validation and test sets also present in training. Raises ``ValueError`` or
-        ``TypeError`` saying which split is wrong and how.
+        ``x_*``: ``(n, time, features)`` numbers without NaN or infinity,
+        the same ``time`` and ``features`` in every split; ``y_*``: ``(n,)``
+        integer class labels in ``0 .. C-1``, where ``C`` is the number of
+        classes in the training set, every class present in the training set
+        and each class of the validation and test sets also present in
+        training. Raises ``ValueError`` or ``TypeError`` saying which split
+        is wrong and how.
         """
-        arrays = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
+        arrays = {
+            "train": (x_train, y_train),
+            "val": (x_val, y_val),
+            "test": (x_test, y_test),
+        }
         tensors = {}
         for name, (x, y) in arrays.items():
             x, y = torch.as_tensor(x), torch.as_tensor(y)
             if x.dim() != 3:
-                raise ValueError(f"x_{name} must be (n, time, features), got shape {tuple(x.shape)}")
-            if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
-                raise TypeError(f"x_{name} must hold numbers, got {x.dtype}")
+                raise ValueError(
+                    f"x_{name} must be (n, time, features), got shape "
+                    f"{tuple(x.shape)}"
+                )
+            if not (
+                x.is_floating_point()
+                or x.dtype in (torch.int32, torch.int64)
+            ):
+                raise TypeError(
+                    f"x_{name} must hold numbers, got {x.dtype}"
+                )
             x = x.float()
             if not torch.isfinite(x).all():
-                raise ValueError(f"x_{name} contains NaN or infinite values")
+                raise ValueError(
+                    f"x_{name} contains NaN or infinite values"
+                )
             if y.dim() != 1 or len(y) != len(x):
-                raise ValueError(f"y_{name} must be (n,) with one label per row of x_{name} "
-                                 f"({len(x)}), got shape {tuple(y.shape)}")
+                raise ValueError(
+                    f"y_{name} must be (n,) with one label per row of "
+                    f"x_{name} "
+                    f"({len(x)}), got shape {tuple(y.shape)}"
+                )
             if y.is_floating_point() or y.dtype == torch.bool:
-                raise TypeError(f"y_{name} must hold integer class labels, got {y.dtype}")
+                raise TypeError(
+                    f"y_{name} must hold integer class labels, got "
+                    f"{y.dtype}"
+                )
             tensors[name] = (x, y.long())
         shape = tensors["train"][0].shape[1:]
         for name, (x, _) in tensors.items():
             if x.shape[1:] != shape:
-                raise ValueError(f"x_{name} has (time, features) = {tuple(x.shape[1:])}, "
-                                 f"but x_train has {tuple(shape)}")
+                raise ValueError(
+                    f"x_{name} has (time, features) = "
+                    f"{tuple(x.shape[1:])}, "
+                    f"but x_train has {tuple(shape)}"
+                )
         classes = int(tensors["train"][1].max()) + 1
         present = set(tensors["train"][1].tolist())
         for name, (_, y) in tensors.items():
             if y.min() < 0 or y.max() >= classes:
-                raise ValueError(f"y_{name} must hold labels in 0 .. {classes - 1} (the classes of "
-                                 f"y_train), got {int(y.min())} .. {int(y.max())}")
+                raise ValueError(
+                    f"y_{name} must hold labels in 0 .. {classes - 1} (the "
+                    "classes of "
+                    f"y_train), got {int(y.min())} .. {int(y.max())}"
+                )
         missing = sorted(set(range(classes)) - present)
         if missing:
-            raise ValueError(f"y_train has no example of class(es) {missing}: labels must be 0 .. C-1 "
-                             f"with every class in the training set")
+            raise ValueError(
+                f"y_train has no example of class(es) {missing}: labels "
+                "must be 0 .. C-1 "
+                f"with every class in the training set"
+            )
         return cls(*tensors["train"], *tensors["val"], *tensors["test"])
 
 
-def digits_splits(permuted: bool = False, val_fraction: float = 0.15, test_fraction: float = 0.2,
-                  split_seed: int = 0) -> SequenceSplits:
-    """Split the digits sequences into fixed, stratified train/val/test sets.
+def digits_splits(
+    permuted: bool = False,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+) -> SequenceSplits:
+    """Split the digits sequences into fixed, stratified
+    train/val/test sets.
 
-    The split depends only on ``split_seed``, never on the global seed, so every
-    chapter and every training seed sees the same test set.
+    The split depends only on ``split_seed``, never on the global seed, so
+    every chapter and every training seed sees the same test set.
     """
-    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+    for name, value in (
+        ("val_fraction", val_fraction),
+        ("test_fraction", test_fraction),
+    ):
         if not 0.0 < value < 1.0:
             raise ValueError(f"{name} must lie in (0, 1), got {value}")
     if val_fraction + test_fraction >= 1.0:
@@ -127,22 +178,34 @@ def digits_splits(permuted: bool = False, val_fraction: float = 0.15, test_fract
     x, y = load_digits_sequences(permuted=permuted)
     generator = torch.Generator().manual_seed(split_seed)
     parts = {"train": [], "val": [], "test": []}
-    for label in range(DIGITS_CLASSES):  # stratify: each split has every class in proportion
+    # stratify: each split has every class in proportion
+    for label in range(DIGITS_CLASSES):
         idx = torch.nonzero(y == label).flatten()
         idx = idx[torch.randperm(len(idx), generator=generator)]
         n_test = round(test_fraction * len(idx))
         n_val = round(val_fraction * len(idx))
         parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
     idx = {k: torch.sort(torch.cat(v)).values for k, v in parts.items()}
-    return SequenceSplits(x[idx["train"]], y[idx["train"]], x[idx["val"]], y[idx["val"]],
-                          x[idx["test"]], y[idx["test"]])
+    return SequenceSplits(
+        x[idx["train"]],
+        y[idx["train"]],
+        x[idx["val"]],
+        y[idx["val"]],
+        x[idx["test"]],
+        y[idx["test"]],
+    )
 
 
-def make_loader(*tensors: torch.Tensor, batch_size: int = 64, shuffle: bool = False,
-                seed: int | None = None) -> DataLoader:
-    """A DataLoader over equally long tensors (for example ``x, y`` or ``x, y, teacher_logits``).
+def make_loader(
+    *tensors: torch.Tensor,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int | None = None,
+) -> DataLoader:
+    """A DataLoader over equally long tensors (for example ``x, y`` or
+    ``x, y, teacher_logits``).
 
     With ``shuffle=True`` the order comes from its own generator seeded by
     ``seed`` (or by the global seed when ``seed`` is None), so runs repeat.
@@ -151,61 +214,103 @@ def make_loader(*tensors: torch.Tensor, batch_size: int = 64, shuffle: bool = Fa
         raise ValueError("make_loader needs at least one tensor")
     for i, t in enumerate(tensors):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"argument {i} must be a torch.Tensor, got {type(t).__name__}")
+            raise TypeError(
+                f"argument {i} must be a torch.Tensor, got "
+                f"{type(t).__name__}"
+            )
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
-        raise ValueError(f"all tensors must have the same length, got {[len(t) for t in tensors]}")
+        raise ValueError(
+            "all tensors must have the same length, got "
+            f"{[len(t) for t in tensors]}"
+        )
     check_int(batch_size, "batch_size")
     generator = None
     if shuffle:
-        seed = int(torch.randint(0, 2**31 - 1, ()).item()) if seed is None else seed
+        seed = (
+            int(torch.randint(0, 2**31 - 1, ()).item())
+            if seed is None
+            else seed
+        )
         generator = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle,
-                      generator=generator)
+    return DataLoader(
+        TensorDataset(*tensors),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+    )
 
 
 def jitter_digits(x: torch.Tensor, max_shift: int = 1) -> torch.Tensor:
-    """Shift each 8×8 digit of ``x`` ``(batch, 64, 1)`` by a random whole number of
-    pixels in ``[-max_shift, max_shift]`` along each axis, filling with blank (0).
+    """Shift each 8×8 digit of ``x`` ``(batch, 64, 1)`` by a random whole
+    number of pixels in ``[-max_shift, max_shift]`` along each axis, filling
+    with blank (0).
 
-    The data augmentation of Hinton et al.'s MNIST teacher ("jittered" inputs),
-    for training a teacher that knows more than its labels. Uses the global
-    random generator (seeded by :func:`kd_lib.set_seed`).
+    The data augmentation of Hinton et al.'s MNIST teacher ("jittered"
+    inputs), for training a teacher that knows more than its labels. Uses
+    the global random generator (seeded by :func:`kd_lib.set_seed`).
     """
     check_int(max_shift, "max_shift", minimum=0)
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[1:] != (DIGITS_LENGTH, 1):
-        raise ValueError(f"x must be a (batch, 64, 1) tensor of digits, got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if (
+        not isinstance(x, torch.Tensor)
+        or x.dim() != 3
+        or x.shape[1:] != (DIGITS_LENGTH, 1)
+    ):
+        got = (
+            tuple(x.shape)
+            if isinstance(x, torch.Tensor)
+            else type(x).__name__
+        )
+        raise ValueError(
+            f"x must be a (batch, 64, 1) tensor of digits, got {got}"
+        )
     images = x.reshape(-1, 8, 8)
     padded = torch.nn.functional.pad(images, (max_shift,) * 4)
-    shifts = torch.randint(0, 2 * max_shift + 1, (len(x), 2), device=x.device)
-    rows = shifts[:, 0, None] + torch.arange(8, device=x.device)       # (batch, 8)
+    shifts = torch.randint(
+        0, 2 * max_shift + 1, (len(x), 2), device=x.device
+    )
+    # (batch, 8)
+    rows = shifts[:, 0, None] + torch.arange(8, device=x.device)
     cols = shifts[:, 1, None] + torch.arange(8, device=x.device)
     batch = torch.arange(len(x), device=x.device)[:, None, None]
-    return padded[batch, rows[:, :, None], cols[:, None, :]].reshape(x.shape)
+    return padded[batch, rows[:, :, None], cols[:, None, :]].reshape(
+        x.shape
+    )
 
 
-def digits_loaders(batch_size: int = 64, permuted: bool = False, seed: int | None = None):
-    """Train (shuffled), validation and test loaders for sequential digits."""
+def digits_loaders(
+    batch_size: int = 64, permuted: bool = False, seed: int | None = None
+):
+    """Train (shuffled), validation and test loaders for sequential
+    digits."""
     s = digits_splits(permuted=permuted)
-    return (make_loader(s.x_train, s.y_train, batch_size=batch_size, shuffle=True, seed=seed),
-            make_loader(s.x_val, s.y_val, batch_size=256),
-            make_loader(s.x_test, s.y_test, batch_size=256))
+    return (
+        make_loader(
+            s.x_train,
+            s.y_train,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+        ),
+        make_loader(s.x_val, s.y_val, batch_size=256),
+        make_loader(s.x_test, s.y_test, batch_size=256),
+    )
 
 
-# ---------------------------------------------------------------- synthetic tasks
+# ---------------------------------------------------------- synthetic tasks
 
 ADDING_CHANCE_MSE = 1.0 / 6.0
-"""MSE of always predicting the mean (1.0): the variance of the sum of two U[0, 1]."""
+"""MSE of always predicting the mean (1.0): the variance of
+the sum of two U[0, 1]."""
 
 
 def adding_problem(num_samples: int, length: int, seed: int = 0):
     """The adding problem (Hochreiter & Schmidhuber 1997; Bai et al. 2018).
 
-    Channel 0 holds numbers drawn from U[0, 1]; channel 1 marks two positions,
-    one in each half of the sequence. The target is the sum of the two marked
-    numbers. Returns ``x`` of shape ``(num_samples, length, 2)`` and ``y`` of
-    shape ``(num_samples, 1)``.
+    Channel 0 holds numbers drawn from U[0, 1]; channel 1 marks two
+    positions, one in each half of the sequence. The target is the sum of
+    the two marked numbers. Returns ``x`` of shape
+    ``(num_samples, length, 2)`` and ``y`` of shape ``(num_samples, 1)``.
     """
     check_int(num_samples, "num_samples")
     check_int(length, "length", minimum=2)
@@ -222,63 +327,92 @@ def adding_problem(num_samples: int, length: int, seed: int = 0):
     return torch.stack([values, markers], dim=-1), y
 
 
-def copy_memory(num_samples: int, memory_length: int, seed: int = 0, copy_length: int = 10,
-                num_symbols: int = 8):
+def copy_memory(
+    num_samples: int,
+    memory_length: int,
+    seed: int = 0,
+    copy_length: int = 10,
+    num_symbols: int = 8,
+):
     """The copy-memory task (Bai et al. 2018).
 
-    Ten symbols from {1..8}, then ``memory_length - 1`` blanks (0), a delimiter
-    (9), and ten more blanks during which the model must repeat the symbols.
-    Total length ``memory_length + 2 * copy_length``. Returns one-hot inputs
-    ``x`` of shape ``(num_samples, T + 20, 10)`` and targets ``y`` of shape
-    ``(num_samples, T + 20)``: blank everywhere but the last ten steps.
+    Ten symbols from {1..8}, then ``memory_length - 1`` blanks (0), a
+    delimiter (9), and ten more blanks during which the model must repeat
+    the symbols. Total length ``memory_length + 2 * copy_length``. Returns
+    one-hot inputs ``x`` of shape ``(num_samples, T + 20, 10)`` and targets
+    ``y`` of shape ``(num_samples, T + 20)``: blank everywhere but the last
+    ten steps.
     """
     check_int(num_samples, "num_samples")
     check_int(memory_length, "memory_length")
     check_int(copy_length, "copy_length")
     g = torch.Generator().manual_seed(seed)
     total = memory_length + 2 * copy_length
-    symbols = torch.randint(1, num_symbols + 1, (num_samples, copy_length), generator=g)
+    symbols = torch.randint(
+        1, num_symbols + 1, (num_samples, copy_length), generator=g
+    )
     tokens = torch.zeros(num_samples, total, dtype=torch.long)
     tokens[:, :copy_length] = symbols
-    tokens[:, memory_length + copy_length - 1] = num_symbols + 1  # the delimiter: "now copy"
+    # the delimiter: "now copy"
+    tokens[:, memory_length + copy_length - 1] = num_symbols + 1
     targets = torch.zeros(num_samples, total, dtype=torch.long)
     targets[:, -copy_length:] = symbols
     x = torch.nn.functional.one_hot(tokens, num_symbols + 2).float()
     return x, targets
 
 
-def copy_memory_chance_loss(memory_length: int, copy_length: int = 10, num_symbols: int = 8) -> float:
-    """Cross-entropy per step of the best memoryless strategy: blanks everywhere,
-    then a uniform guess over the symbols for the last ``copy_length`` steps:
-    ``copy_length * ln(num_symbols) / (T + 2 * copy_length)``."""
+def copy_memory_chance_loss(
+    memory_length: int, copy_length: int = 10, num_symbols: int = 8
+) -> float:
+    """Cross-entropy per step of the best memoryless strategy: blanks
+    everywhere, then a uniform guess over the symbols for the last
+    ``copy_length`` steps: ``copy_length * ln(num_symbols) / (T + 2 *
+    copy_length)``."""
     check_int(memory_length, "memory_length")
-    return copy_length * math.log(num_symbols) / (memory_length + 2 * copy_length)
+    return (
+        copy_length
+        * math.log(num_symbols)
+        / (memory_length + 2 * copy_length)
+    )
 
 
-def recall_at_distance(num_samples: int, length: int, distance: int, num_classes: int = 4,
-                       seed: int = 0):
+def recall_at_distance(
+    num_samples: int,
+    length: int,
+    distance: int,
+    num_classes: int = 4,
+    seed: int = 0,
+):
     """Recall the symbol seen ``distance`` steps before the last one.
 
-    Every step holds a random one-hot symbol from ``num_classes``; the label is
-    the symbol at time ``length - 1 - distance``. Nothing else in the sequence
-    carries information about it, so a model that cannot see that far back is
-    at chance (``1 / num_classes``) exactly. Returns ``x`` of shape
-    ``(num_samples, length, num_classes)`` and ``y`` of shape ``(num_samples,)``.
+    Every step holds a random one-hot symbol from ``num_classes``; the label
+    is the symbol at time ``length - 1 - distance``. Nothing else in the
+    sequence carries information about it, so a model that cannot see that
+    far back is at chance (``1 / num_classes``) exactly. Returns ``x`` of
+    shape ``(num_samples, length, num_classes)`` and ``y`` of shape
+    ``(num_samples,)``.
     """
     check_int(num_samples, "num_samples")
     check_int(length, "length")
     check_int(num_classes, "num_classes", minimum=2)
     if isinstance(distance, bool) or not isinstance(distance, int):
-        raise TypeError(f"distance must be an int, got {type(distance).__name__}")
+        raise TypeError(
+            f"distance must be an int, got {type(distance).__name__}"
+        )
     if not 0 <= distance < length:
-        raise ValueError(f"distance must lie in [0, length - 1] = [0, {length - 1}], got {distance}")
+        raise ValueError(
+            f"distance must lie in [0, length - 1] = [0, {length - 1}], "
+            f"got {distance}"
+        )
     g = torch.Generator().manual_seed(seed)
-    tokens = torch.randint(0, num_classes, (num_samples, length), generator=g)
+    tokens = torch.randint(
+        0, num_classes, (num_samples, length), generator=g
+    )
     y = tokens[:, length - 1 - distance].clone()
     return torch.nn.functional.one_hot(tokens, num_classes).float(), y
 
 
-# ---------------------------------------------------------------- Japanese vowels
+# ---------------------------------------------------------- Japanese vowels
 
 VOWELS_CLASSES = 9
 VOWELS_FEATURES = 12
@@ -297,54 +431,84 @@ def _read_ts(path) -> tuple[list[torch.Tensor], torch.Tensor]:
             in_data = line.lower() == "@data"
             continue
         *channels, label = line.split(":")
-        sequences.append(torch.tensor([[float(v) for v in c.split(",")] for c in channels]).T)
+        sequences.append(
+            torch.tensor(
+                [[float(v) for v in c.split(",")] for c in channels]
+            ).T
+        )
         labels.append(int(label) - 1)  # classes 1..9 -> 0..8
     return sequences, torch.tensor(labels)
 
 
 def load_japanese_vowels():
-    """UCI's Japanese Vowels (Kudo, Toyama & Shimbo 1999): nine speakers say /ae/;
-    each utterance is 7 to 29 frames of 12 LPC cepstrum coefficients; the task is
-    to name the speaker. 270 training and 370 test utterances.
+    """UCI's Japanese Vowels (Kudo, Toyama & Shimbo 1999): nine speakers
+    say /ae/; each utterance is 7 to 29 frames of 12 LPC cepstrum
+    coefficients; the task is to name the speaker. 270 training and 370 test
+    utterances.
 
-    Read from the copy that ships inside the ``sktime`` wheel (no download, and
-    without importing sktime itself). Returns ``(train, test)``, each a pair of a
-    list of ``(time, 12)`` tensors and a ``(n,)`` tensor of labels 0..8.
+    Read from the copy that ships inside the ``sktime`` wheel (no download,
+    and without importing sktime itself). Returns ``(train, test)``, each a
+    pair of a list of ``(time, 12)`` tensors and a ``(n,)`` tensor of labels
+    0..8.
     """
     import importlib.util
     from pathlib import Path
 
     spec = importlib.util.find_spec("sktime")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the Japanese Vowels data ship inside the 'sktime' package: "
-                          "pip install -r requirements.txt")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "JapaneseVowels"
-    return (_read_ts(folder / "JapaneseVowels_TRAIN.ts"), _read_ts(folder / "JapaneseVowels_TEST.ts"))
+        raise ImportError(
+            "the Japanese Vowels data ship inside the 'sktime' package: "
+            "pip install -r requirements.txt"
+        )
+    folder = (
+        Path(list(spec.submodule_search_locations)[0])
+        / "datasets"
+        / "data"
+        / "JapaneseVowels"
+    )
+    return (
+        _read_ts(folder / "JapaneseVowels_TRAIN.ts"),
+        _read_ts(folder / "JapaneseVowels_TEST.ts"),
+    )
 
 
 def _left_pad(sequences: list[torch.Tensor], length: int) -> torch.Tensor:
-    """Stack ``(time, features)`` sequences into ``(n, length, features)``, zeros first,
-    so that every sequence ends on the last step (where a causal model reads out)."""
+    """Stack ``(time, features)`` sequences into ``(n, length, features)``,
+    zeros first, so that every sequence ends on the last step (where a
+    causal model reads out)."""
     out = torch.zeros(len(sequences), length, sequences[0].shape[1])
     for i, s in enumerate(sequences):
-        out[i, length - len(s):] = s
+        out[i, length - len(s) :] = s
     return out
 
 
-def vowels_splits(val_per_class: int = 5, split_seed: int = 0) -> SequenceSplits:
+def vowels_splits(
+    val_per_class: int = 5, split_seed: int = 0
+) -> SequenceSplits:
     """Japanese Vowels as fixed train / validation / test tensors.
 
-    ``val_per_class`` utterances of each speaker move from the training set to
-    the validation set (the test set is the archive's own). Features are
-    standardised with the training set's mean and standard deviation; sequences
-    are left-padded with zeros (the training mean) to the longest length, 29.
+    ``val_per_class`` utterances of each speaker move from the training set
+    to the validation set (the test set is the archive's own). Features are
+    standardised with the training set's mean and standard deviation;
+    sequences are left-padded with zeros (the training mean) to the longest
+    length, 29.
     """
     check_int(val_per_class, "val_per_class")
     (train_seqs, y_train), (test_seqs, y_test) = load_japanese_vowels()
     generator = torch.Generator().manual_seed(split_seed)
-    val_idx = torch.cat([idx[torch.randperm(len(idx), generator=generator)[:val_per_class]]
-                         for idx in (torch.nonzero(y_train == c).flatten()
-                                     for c in range(VOWELS_CLASSES))])
+    val_idx = torch.cat(
+        [
+            idx[
+                torch.randperm(len(idx), generator=generator)[
+                    :val_per_class
+                ]
+            ]
+            for idx in (
+                torch.nonzero(y_train == c).flatten()
+                for c in range(VOWELS_CLASSES)
+            )
+        ]
+    )
     is_val = torch.zeros(len(y_train), dtype=torch.bool)
     is_val[val_idx] = True
     fit = torch.cat([s for s, v in zip(train_seqs, is_val) if not v])
@@ -356,5 +520,11 @@ def vowels_splits(val_per_class: int = 5, split_seed: int = 0) -> SequenceSplits
 
     train_part = [s for s, v in zip(train_seqs, is_val) if not v]
     val_part = [s for s, v in zip(train_seqs, is_val) if v]
-    return SequenceSplits(prepare(train_part), y_train[~is_val], prepare(val_part), y_train[is_val],
-                          prepare(test_seqs), y_test)
+    return SequenceSplits(
+        prepare(train_part),
+        y_train[~is_val],
+        prepare(val_part),
+        y_train[is_val],
+        prepare(test_seqs),
+        y_test,
+    )

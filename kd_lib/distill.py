@@ -1,5 +1,7 @@
 """Knowledge distillation (Hinton, Vinyals & Dean 2015): soft targets at a
-temperature, the distillation loss, and a teacher that labels a transfer set."""
+temperature, the distillation loss, and a teacher that labels a transfer
+set."""
+
 from __future__ import annotations
 
 import torch
@@ -17,51 +19,66 @@ __all__ = [
 ]
 
 UNLABELLED = -1
-"""Label value meaning "no hard label": only the teacher's soft label is used."""
+"""Label value meaning "no hard label": only the
+teacher's soft label is used."""
 
 
 def _check_temperature_alpha(temperature: float, alpha: float) -> None:
     for name, value in (("temperature", temperature), ("alpha", alpha)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+            raise TypeError(
+                f"{name} must be a number, got {type(value).__name__}"
+            )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
 
 
-def soft_targets(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def soft_targets(
+    logits: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """``softmax(logits / T)`` over the last dimension.
 
-    T = 1 is the ordinary softmax; larger T flattens the distribution and lifts
-    the small probabilities of the non-top classes, which is where a teacher's
-    "dark knowledge" about class similarity lives.
+    T = 1 is the ordinary softmax; larger T flattens the distribution and
+    lifts the small probabilities of the non-top classes, which is where a
+    teacher's "dark knowledge" about class similarity lives.
     """
     check_tensor(logits, "logits", ndim=(1, 2, 3), floating=True)
     _check_temperature_alpha(temperature, 0.0)
     return F.softmax(logits / temperature, dim=-1)
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                      labels: torch.Tensor | None = None, temperature: float = 4.0,
-                      alpha: float = 0.9, scale_by_t2: bool = True) -> torch.Tensor:
-    """``alpha * T² * KL(p_teacher^T || p_student^T) + (1 - alpha) * CE(student, labels)``.
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    temperature: float = 4.0,
+    alpha: float = 0.9,
+    scale_by_t2: bool = True,
+) -> torch.Tensor:
+    """``alpha * T² * KL(p_teacher^T || p_student^T) + (1 - alpha) *
+    CE(student, labels)``.
 
     Shapes: logits ``(batch, classes)``, labels ``(batch,)``. Entries of
-    ``labels`` equal to :data:`UNLABELLED` contribute only the soft term, which
-    lets a student learn from an unlabelled transfer set; ``labels=None`` (or
-    ``alpha=1``) returns the soft term alone.
+    ``labels`` equal to :data:`UNLABELLED` contribute only the soft term,
+    which lets a student learn from an unlabelled transfer set;
+    ``labels=None`` (or ``alpha=1``) returns the soft term alone.
 
     The soft term's gradient with respect to the student's logits is
     ``(p_student^T - p_teacher^T) / T``, which shrinks as 1/T² for large T;
-    multiplying by T² (Hinton et al. 2015) keeps its size comparable with the
-    hard term whatever the temperature, so alpha means the same thing at every T.
+    multiplying by T² (Hinton et al. 2015) keeps its size comparable with
+    the hard term whatever the temperature, so alpha means the same thing at
+    every T.
     """
     check_tensor(student_logits, "student_logits", ndim=2, floating=True)
     check_tensor(teacher_logits, "teacher_logits", ndim=2, floating=True)
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student and teacher logits must have the same shape, got "
-                         f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
+        raise ValueError(
+            f"student and teacher logits must have the same shape, got "
+            f"{tuple(student_logits.shape)} and "
+            f"{tuple(teacher_logits.shape)}"
+        )
     _check_temperature_alpha(temperature, alpha)
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
     p_teacher = F.softmax(teacher_logits.detach() / temperature, dim=-1)
@@ -72,12 +89,14 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
         return soft  # no hard labels to mix in
     check_tensor(labels, "labels", ndim=1, floating=False)
     if len(labels) != len(student_logits):
-        raise ValueError(f"labels must have one entry per row of logits: "
-                         f"{len(labels)} != {len(student_logits)}")
+        raise ValueError(
+            f"labels must have one entry per row of logits: "
+            f"{len(labels)} != {len(student_logits)}"
+        )
     labelled = labels != UNLABELLED
     if labelled.any():
-        # averaged over the labelled rows only, so its weight does not shrink
-        # with the fraction of labels in the batch
+        # averaged over the labelled rows only, so its weight does not
+        # shrink with the fraction of labels in the batch
         hard = F.cross_entropy(student_logits[labelled], labels[labelled])
     else:
         hard = student_logits.sum() * 0.0
@@ -87,11 +106,17 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 class DistillationLoss(nn.Module):
     """:func:`distillation_loss` as a loss for :func:`kd_lib.train`.
 
-    Called as ``loss(student_logits, labels, teacher_logits)``, which is what a
-    loader over ``(x, labels, teacher_logits)`` gives the training loop.
+    Called as ``loss(student_logits, labels, teacher_logits)``, which is
+    what a loader over ``(x, labels, teacher_logits)`` gives the training
+    loop.
     """
 
-    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, scale_by_t2: bool = True):
+    def __init__(
+        self,
+        temperature: float = 4.0,
+        alpha: float = 0.9,
+        scale_by_t2: bool = True,
+    ):
         super().__init__()
         _check_temperature_alpha(temperature, alpha)
         self.temperature = temperature
@@ -99,27 +124,44 @@ class DistillationLoss(nn.Module):
         self.scale_by_t2 = scale_by_t2
 
     def forward(self, student_logits, labels, teacher_logits):
-        return distillation_loss(student_logits, teacher_logits, labels, self.temperature,
-                                 self.alpha, self.scale_by_t2)
+        return distillation_loss(
+            student_logits,
+            teacher_logits,
+            labels,
+            self.temperature,
+            self.alpha,
+            self.scale_by_t2,
+        )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, alpha={self.alpha}"
 
 
 @torch.no_grad()
-def teacher_logits(teacher: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Run the teacher over ``x`` ``(n, time, features)`` and return its logits ``(n, classes)``.
+def teacher_logits(
+    teacher: nn.Module, x: torch.Tensor, batch_size: int = 256
+) -> torch.Tensor:
+    """Run the teacher over ``x`` ``(n, time, features)`` and return its
+    logits ``(n, classes)``.
 
-    Logits, not probabilities, are stored so that any temperature can be applied
-    later. Labels are not needed: any unlabelled set of inputs can be a transfer set.
+    Logits, not probabilities, are stored so that any temperature can be
+    applied later. Labels are not needed: any unlabelled set of inputs can
+    be a transfer set.
     """
     if not isinstance(teacher, nn.Module):
-        raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
+        raise TypeError(
+            "teacher must be a torch.nn.Module, got "
+            f"{type(teacher).__name__}"
+        )
     check_tensor(x, "x", ndim=3, floating=True)
     was_training = teacher.training
     teacher.eval()
     device = model_device(teacher)
-    out = torch.cat([teacher(x[i:i + batch_size].to(device)).cpu()
-                     for i in range(0, len(x), batch_size)])
+    out = torch.cat(
+        [
+            teacher(x[i : i + batch_size].to(device)).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    )
     teacher.train(was_training)
     return out

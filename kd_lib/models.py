@@ -1,9 +1,10 @@
 """The teacher (an LSTM) and the student (a temporal convolutional network).
 
 The TCN follows Bai, Kolter & Koltun (2018): residual blocks of two dilated
-causal convolutions, dilation 2**i at level i, weight normalisation, no pooling.
-Both models take inputs of shape ``(batch, time, features)``.
+causal convolutions, dilation 2**i at level i, weight normalisation, no
+pooling. Both models take inputs of shape ``(batch, time, features)``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,12 +26,15 @@ __all__ = [
 READOUTS = ("last", "sequence")
 
 
-def receptive_field(kernel_size: int, num_levels: int, convs_per_block: int = 2) -> int:
-    """Number of input steps that can reach one output of a dilated causal stack.
+def receptive_field(
+    kernel_size: int, num_levels: int, convs_per_block: int = 2
+) -> int:
+    """Number of input steps that can reach one output of a
+    dilated causal stack.
 
-    Level i has ``convs_per_block`` convolutions of dilation ``2**i``; each adds
-    ``(kernel_size - 1) * 2**i`` steps of history, so
-    ``RF = 1 + convs_per_block * (kernel_size - 1) * (2**num_levels - 1)``.
+    Level i has ``convs_per_block`` convolutions of dilation ``2**i``; each
+    adds ``(kernel_size - 1) * 2**i`` steps of history, so ``RF = 1 +
+    convs_per_block * (kernel_size - 1) * (2**num_levels - 1)``.
     """
     check_int(kernel_size, "kernel_size", minimum=2)
     check_int(num_levels, "num_levels")
@@ -39,45 +43,79 @@ def receptive_field(kernel_size: int, num_levels: int, convs_per_block: int = 2)
 
 
 class CausalConv1d(nn.Module):
-    """A dilated convolution whose output at time t sees inputs t, t-d, ..., t-(k-1)d only.
+    """A dilated convolution whose output at time t sees inputs t,
+    t-d, ..., t-(k-1)d only.
 
-    Causality comes from padding ``(k-1)*d`` zeros on the left, so the output is
-    exactly as long as the input and nothing is computed that must be thrown
-    away. Shapes: ``(batch, channels, time) -> (batch, out_channels, time)``.
-    ``groups > 1`` splits the channels into independent groups (as in
-    ``nn.Conv1d``), which :mod:`kd_lib.multiseed` uses to run several students as one.
+    Causality comes from padding ``(k-1)*d`` zeros on the left, so the
+    output is exactly as long as the input and nothing is computed that must
+    be thrown away. Shapes: ``(batch, channels, time) -> (batch,
+    out_channels, time)``. ``groups > 1`` splits the channels into
+    independent groups (as in ``nn.Conv1d``), which :mod:`kd_lib.multiseed`
+    uses to run several students as one.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
-                 groups: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dilation: int = 1,
+        groups: int = 1,
+    ):
         super().__init__()
         if kernel_size < 2:
-            raise ValueError(f"kernel_size must be >= 2 (1 sees no history), got {kernel_size}")
+            raise ValueError(
+                "kernel_size must be >= 2 (1 sees no history), got "
+                f"{kernel_size}"
+            )
         if dilation < 1:
             raise ValueError(f"dilation must be >= 1, got {dilation}")
         self.left_padding = (kernel_size - 1) * dilation
-        self.conv = weight_norm(nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
-                                          groups=groups))
+        self.conv = weight_norm(
+            nn.Conv1d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                dilation=dilation,
+                groups=groups,
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, (self.left_padding, 0)))
 
 
 class TemporalBlock(nn.Module):
-    """Two causal convolutions (each followed by ReLU and dropout) plus a residual.
+    """Two causal convolutions (each followed by ReLU and
+    dropout) plus a residual.
 
-    The residual is a 1×1 convolution when the widths differ, else the identity.
-    Shapes: ``(batch, in_channels, time) -> (batch, out_channels, time)``.
+    The residual is a 1×1 convolution when the widths differ, else the
+    identity. Shapes: ``(batch, in_channels, time) -> (batch, out_channels,
+    time)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
-                 dropout: float = 0.0, groups: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dilation: int,
+        dropout: float = 0.0,
+        groups: int = 1,
+    ):
         super().__init__()
-        self.conv1 = CausalConv1d(in_channels, out_channels, kernel_size, dilation, groups)
-        self.conv2 = CausalConv1d(out_channels, out_channels, kernel_size, dilation, groups)
+        self.conv1 = CausalConv1d(
+            in_channels, out_channels, kernel_size, dilation, groups
+        )
+        self.conv2 = CausalConv1d(
+            out_channels, out_channels, kernel_size, dilation, groups
+        )
         self.dropout = nn.Dropout(dropout)
-        self.downsample = (nn.Conv1d(in_channels, out_channels, 1, groups=groups)
-                           if in_channels != out_channels else nn.Identity())
+        self.downsample = (
+            nn.Conv1d(in_channels, out_channels, 1, groups=groups)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.dropout(F.relu(self.conv1(x)))
@@ -86,27 +124,44 @@ class TemporalBlock(nn.Module):
 
 
 class TCN(nn.Module):
-    """A stack of temporal blocks, one per entry of ``channels``, dilation 2**i at level i.
+    """A stack of temporal blocks, one per entry of ``channels``,
+    dilation 2**i at level i.
 
     Shapes: ``(batch, time, input_size) -> (batch, time, channels[-1])``.
     """
 
-    def __init__(self, input_size: int, channels: list[int], kernel_size: int = 3,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        input_size: int,
+        channels: list[int],
+        kernel_size: int = 3,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if input_size < 1:
             raise ValueError(f"input_size must be >= 1, got {input_size}")
         if not channels or any(c < 1 for c in channels):
-            raise ValueError(f"channels must be a non-empty list of positive widths, got {channels}")
+            raise ValueError(
+                "channels must be a non-empty list of positive widths, "
+                f"got {channels}"
+            )
         if kernel_size < 2:
             raise ValueError(f"kernel_size must be >= 2, got {kernel_size}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         widths = [input_size, *channels]
-        self.blocks = nn.Sequential(*[
-            TemporalBlock(widths[i], widths[i + 1], kernel_size, dilation=2**i, dropout=dropout)
-            for i in range(len(channels))
-        ])
+        self.blocks = nn.Sequential(
+            *[
+                TemporalBlock(
+                    widths[i],
+                    widths[i + 1],
+                    kernel_size,
+                    dilation=2**i,
+                    dropout=dropout,
+                )
+                for i in range(len(channels))
+            ]
+        )
         self.input_size = input_size
         self.kernel_size = kernel_size
         self.num_levels = len(channels)
@@ -118,25 +173,38 @@ class TCN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_tensor(x, "x", ndim=3, floating=True)
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"x must have {self.input_size} features in its last dimension "
-                             f"(batch, time, features), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have {self.input_size} features in its last "
+                "dimension "
+                f"(batch, time, features), got shape {tuple(x.shape)}"
+            )
         return self.blocks(x.transpose(1, 2)).transpose(1, 2)
 
 
 class TCNClassifier(nn.Module):
     """A TCN followed by a linear layer.
 
-    ``readout="last"`` maps ``(batch, time, input_size) -> (batch, num_outputs)``
-    from the last time step (which sees the whole receptive field);
-    ``readout="sequence"`` gives one output per step, ``(batch, time, num_outputs)``.
-    ``num_outputs`` is the number of classes, or 1 for a regression.
+    ``readout="last"`` maps ``(batch, time, input_size) -> (batch,
+    num_outputs)`` from the last time step (which sees the whole receptive
+    field); ``readout="sequence"`` gives one output per step,
+    ``(batch, time, num_outputs)``. ``num_outputs`` is the number of
+    classes, or 1 for a regression.
     """
 
-    def __init__(self, input_size: int, num_outputs: int, channels: list[int],
-                 kernel_size: int = 3, dropout: float = 0.0, readout: str = "last"):
+    def __init__(
+        self,
+        input_size: int,
+        num_outputs: int,
+        channels: list[int],
+        kernel_size: int = 3,
+        dropout: float = 0.0,
+        readout: str = "last",
+    ):
         super().__init__()
         if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+            raise ValueError(
+                f"readout must be one of {READOUTS}, got {readout!r}"
+            )
         if num_outputs < 1:
             raise ValueError(f"num_outputs must be >= 1, got {num_outputs}")
         self.tcn = TCN(input_size, channels, kernel_size, dropout)
@@ -157,44 +225,77 @@ class TCNClassifier(nn.Module):
 class LSTMClassifier(nn.Module):
     """A (stacked) LSTM followed by a linear layer.
 
-    ``readout="last"`` maps ``(batch, time, input_size) -> (batch, num_outputs)``
-    from the hidden state after the last step; ``readout="sequence"`` gives
-    ``(batch, time, num_outputs)``. For a batch of right-padded sequences of
-    different lengths pass ``lengths`` (a 1-D tensor): the sequences are packed
-    so that the LSTM stops at each one's true end.
+    ``readout="last"`` maps ``(batch, time, input_size) -> (batch,
+    num_outputs)`` from the hidden state after the last step;
+    ``readout="sequence"`` gives ``(batch, time, num_outputs)``. For a batch
+    of right-padded sequences of different lengths pass ``lengths`` (a 1-D
+    tensor): the sequences are packed so that the LSTM stops at each one's
+    true end.
     """
 
-    def __init__(self, input_size: int, num_outputs: int, hidden_size: int = 128,
-                 num_layers: int = 1, dropout: float = 0.0, readout: str = "last"):
+    def __init__(
+        self,
+        input_size: int,
+        num_outputs: int,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        readout: str = "last",
+    ):
         super().__init__()
         if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
-        for name, value in (("input_size", input_size), ("num_outputs", num_outputs),
-                            ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            raise ValueError(
+                f"readout must be one of {READOUTS}, got {readout!r}"
+            )
+        for name, value in (
+            ("input_size", input_size),
+            ("num_outputs", num_outputs),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.head = nn.Linear(hidden_size, num_outputs)
         self.readout = readout
         self.input_size = input_size
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         check_tensor(x, "x", ndim=3, floating=True)
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"x must have {self.input_size} features in its last dimension "
-                             f"(batch, time, features), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have {self.input_size} features in its last "
+                "dimension "
+                f"(batch, time, features), got shape {tuple(x.shape)}"
+            )
         if lengths is None:
             outputs, (h_n, _) = self.lstm(x)
         else:
             check_tensor(lengths, "lengths", ndim=1, floating=False)
-            if len(lengths) != len(x) or lengths.min() < 1 or lengths.max() > x.shape[1]:
-                raise ValueError(f"lengths must hold one value in [1, {x.shape[1]}] per sequence")
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
-                                                       enforce_sorted=False)
+            if (
+                len(lengths) != len(x)
+                or lengths.min() < 1
+                or lengths.max() > x.shape[1]
+            ):
+                raise ValueError(
+                    f"lengths must hold one value in [1, {x.shape[1]}] per "
+                    "sequence"
+                )
+            packed = nn.utils.rnn.pack_padded_sequence(
+                x, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
             packed_out, (h_n, _) = self.lstm(packed)
-            outputs, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True,
-                                                          total_length=x.shape[1])
+            outputs, _ = nn.utils.rnn.pad_packed_sequence(
+                packed_out, batch_first=True, total_length=x.shape[1]
+            )
         if self.readout == "last":
             return self.head(h_n[-1])
         return self.head(outputs)

@@ -1,10 +1,11 @@
 """The committed teacher checkpoints, and the functions that reproduce them.
 
 Training an LSTM teacher takes longer than a chapter should, so the weights
-ship with kd_lib. ``python -m kd_lib.make_teachers`` retrains them from scratch
-with the exact settings below (about four minutes per digits teacher on one
-laptop core, a few seconds for the Japanese Vowels teacher).
+ship with kd_lib. ``python -m kd_lib.make_teachers`` retrains them from
+scratch with the exact settings below (about four minutes per digits teacher
+on one laptop core, a few seconds for the Japanese Vowels teacher).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,19 +17,40 @@ from .models import LSTMClassifier
 from .training import History, evaluate, train
 from .utils import load_checkpoint, save_checkpoint, set_seed
 
-__all__ = ["DIGITS_TEACHER", "DIGITS_TEACHERS", "make_digits_teacher", "train_digits_teacher",
-           "load_digits_teacher", "CHECKPOINT_DIR", "checkpoint_path", "VOWELS_TEACHER",
-           "make_vowels_teacher", "train_vowels_teacher", "load_vowels_teacher"]
+__all__ = [
+    "DIGITS_TEACHER",
+    "DIGITS_TEACHERS",
+    "make_digits_teacher",
+    "train_digits_teacher",
+    "load_digits_teacher",
+    "CHECKPOINT_DIR",
+    "checkpoint_path",
+    "VOWELS_TEACHER",
+    "make_vowels_teacher",
+    "train_vowels_teacher",
+    "load_vowels_teacher",
+]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 
 DIGITS_TEACHER = {
-    "model": {"input_size": 1, "num_outputs": 10, "hidden_size": 128, "num_layers": 2},
-    "train": {"epochs": 100, "lr": 3e-3, "clip_grad_norm": 1.0, "batch_size": 64,
-              "cosine_schedule": True},
+    "model": {
+        "input_size": 1,
+        "num_outputs": 10,
+        "hidden_size": 128,
+        "num_layers": 2,
+    },
+    "train": {
+        "epochs": 100,
+        "lr": 3e-3,
+        "clip_grad_norm": 1.0,
+        "batch_size": 64,
+        "cosine_schedule": True,
+    },
     "seed": 0,
 }
-"""Architecture and training recipe of the sequential-digits LSTM teacher."""
+"""Architecture and training recipe of the sequential-digits LSTM
+teacher."""
 
 DIGITS_TEACHERS = {
     "lstm": {"seed": 0},
@@ -36,20 +58,25 @@ DIGITS_TEACHERS = {
     "lstm_seed3": {"seed": 3},
     "lstm_jitter_dropout": {"seed": 0, "dropout": 0.3, "jitter": True},
 }
-"""The committed teachers: the book's teacher (``"lstm"``), two more seeds of the
-same recipe (with it, an ensemble of three), and one trained like Hinton et al.'s
-MNIST teacher, with dropout between its layers and inputs jittered by one pixel.
-Each entry overrides :data:`DIGITS_TEACHER`'s seed, dropout (0) and jitter (off).
+"""The committed teachers: the book's teacher (``"lstm"``), two more seeds
+of the same recipe (with it, an ensemble of three), and one trained like
+Hinton et al.'s MNIST teacher, with dropout between its layers and inputs
+jittered by one pixel. Each entry overrides :data:`DIGITS_TEACHER`'s seed,
+dropout (0) and jitter (off).
 
-Seed 2 of the same recipe is missing on purpose: that run failed to learn (its
-best validation accuracy was 39 %, at epoch 3), an LSTM that did not converge
-under a recipe that works for seeds 0, 1 and 3. It was replaced by seed 3; the
-failure is part of the record, not hidden (see the LSTM-versus-TCN chapter's L4)."""
+Seed 2 of the same recipe is missing on purpose: that run failed to learn
+(its best validation accuracy was 39 %, at epoch 3), an LSTM that did not
+converge under a recipe that works for seeds 0, 1 and 3. It was replaced by
+seed 3; the failure is part of the record, not hidden (see the
+LSTM-versus-TCN chapter's L4)."""
 
 
 def _check_name(name: str) -> dict:
     if name not in DIGITS_TEACHERS:
-        raise ValueError(f"unknown teacher {name!r}; the committed ones are {sorted(DIGITS_TEACHERS)}")
+        raise ValueError(
+            f"unknown teacher {name!r}; the committed ones are "
+            f"{sorted(DIGITS_TEACHERS)}"
+        )
     return DIGITS_TEACHERS[name]
 
 
@@ -60,58 +87,91 @@ def make_digits_teacher(name: str = "lstm") -> LSTMClassifier:
 
 
 def checkpoint_path(name: str = "lstm") -> Path:
-    """Where teacher ``name``'s committed weights live (inside the installed package)."""
+    """Where teacher ``name``'s committed weights live (inside
+    the installed package)."""
     _check_name(name)
-    return CHECKPOINT_DIR / ("digits_lstm_teacher.pt" if name == "lstm" else f"digits_{name}.pt")
+    return CHECKPOINT_DIR / (
+        "digits_lstm_teacher.pt" if name == "lstm" else f"digits_{name}.pt"
+    )
 
 
-def train_digits_teacher(permuted: bool = False, epochs: int | None = None, seed: int | None = None,
-                         save_to: str | Path | None = None, show_progress: bool = True,
-                         name: str = "lstm") -> tuple[nn.Module, History]:
-    """Train LSTM teacher ``name`` (see :data:`DIGITS_TEACHERS`) on sequential digits
-    with the recipe in :data:`DIGITS_TEACHER`.
+def train_digits_teacher(
+    permuted: bool = False,
+    epochs: int | None = None,
+    seed: int | None = None,
+    save_to: str | Path | None = None,
+    show_progress: bool = True,
+    name: str = "lstm",
+) -> tuple[nn.Module, History]:
+    """Train LSTM teacher ``name`` (see :data:`DIGITS_TEACHERS`) on
+    sequential digits with the recipe in :data:`DIGITS_TEACHER`.
 
-    ``epochs`` and ``seed`` override the recipe (a test uses a couple of epochs).
-    With ``save_to`` the weights are written there, with the recipe and the
-    test accuracy as metadata.
+    ``epochs`` and ``seed`` override the recipe (a test uses a couple of
+    epochs). With ``save_to`` the weights are written there, with the recipe
+    and the test accuracy as metadata.
     """
     recipe, variant = DIGITS_TEACHER["train"], _check_name(name)
     seed = variant["seed"] if seed is None else seed
     epochs = recipe["epochs"] if epochs is None else epochs
     set_seed(seed)
-    train_loader, val_loader, test_loader = digits_loaders(recipe["batch_size"], permuted=permuted,
-                                                           seed=seed)
+    train_loader, val_loader, test_loader = digits_loaders(
+        recipe["batch_size"], permuted=permuted, seed=seed
+    )
     model = make_digits_teacher(name)
-    history = train(model, train_loader, val_loader, epochs=epochs, lr=recipe["lr"],
-                    clip_grad_norm=recipe["clip_grad_norm"], cosine_schedule=recipe["cosine_schedule"],
-                    augment=jitter_digits if variant.get("jitter") else None,
-                    show_progress=show_progress)
+    history = train(
+        model,
+        train_loader,
+        val_loader,
+        epochs=epochs,
+        lr=recipe["lr"],
+        clip_grad_norm=recipe["clip_grad_norm"],
+        cosine_schedule=recipe["cosine_schedule"],
+        augment=jitter_digits if variant.get("jitter") else None,
+        show_progress=show_progress,
+    )
     if save_to is not None:
         model.cpu()
-        save_checkpoint(model, save_to, name=name, permuted=permuted, epochs=epochs, seed=seed,
-                        best_epoch=history.best_epoch,
-                        test_accuracy=evaluate(model, test_loader)["accuracy"])
+        save_checkpoint(
+            model,
+            save_to,
+            name=name,
+            permuted=permuted,
+            epochs=epochs,
+            seed=seed,
+            best_epoch=history.best_epoch,
+            test_accuracy=evaluate(model, test_loader)["accuracy"],
+        )
     return model, history
 
 
 def load_digits_teacher(name: str = "lstm") -> tuple[nn.Module, dict]:
     """Committed teacher ``name`` (default: the book's teacher), trained on
-    (unpermuted) sequential digits, in eval mode on the CPU, and its metadata
-    (recipe, best epoch, test accuracy)."""
+    (unpermuted) sequential digits, in eval mode on the CPU, and its
+    metadata (recipe, best epoch, test accuracy)."""
     model = make_digits_teacher(name)
     metadata = load_checkpoint(model, checkpoint_path(name))
     return model.eval(), metadata
 
 
-
 VOWELS_TEACHER = {
-    "model": {"input_size": 12, "num_outputs": 9, "hidden_size": 128, "num_layers": 2},
-    "train": {"epochs": 100, "lr": 3e-3, "clip_grad_norm": 1.0, "batch_size": 32,
-              "cosine_schedule": True},
+    "model": {
+        "input_size": 12,
+        "num_outputs": 9,
+        "hidden_size": 128,
+        "num_layers": 2,
+    },
+    "train": {
+        "epochs": 100,
+        "lr": 3e-3,
+        "clip_grad_norm": 1.0,
+        "batch_size": 32,
+        "cosine_schedule": True,
+    },
     "seed": 0,
 }
-"""Architecture and recipe of the Japanese Vowels LSTM teacher (the digits teacher's
-architecture with 12 input features and 9 speakers; smaller batches for 225 utterances)."""
+"""Architecture and recipe of the Japanese Vowels LSTM teacher (the digits
+teacher's architecture with 12 input features and 9 speakers; smaller
+batches for 225 utterances)."""
 
 VOWELS_CHECKPOINT = "vowels_lstm_teacher.pt"
 
@@ -121,32 +181,55 @@ def make_vowels_teacher() -> LSTMClassifier:
     return LSTMClassifier(**VOWELS_TEACHER["model"])
 
 
-def train_vowels_teacher(epochs: int | None = None, seed: int | None = None,
-                         save_to: str | Path | None = None, show_progress: bool = True
-                         ) -> tuple[nn.Module, History]:
-    """Train the Japanese Vowels teacher with :data:`VOWELS_TEACHER`'s recipe on
-    :func:`kd_lib.data.vowels_splits` (``epochs`` and ``seed`` override it)."""
+def train_vowels_teacher(
+    epochs: int | None = None,
+    seed: int | None = None,
+    save_to: str | Path | None = None,
+    show_progress: bool = True,
+) -> tuple[nn.Module, History]:
+    """Train the Japanese Vowels teacher with :data:`VOWELS_TEACHER`'s
+    recipe on :func:`kd_lib.data.vowels_splits` (``epochs`` and ``seed``
+    override it)."""
     recipe = VOWELS_TEACHER["train"]
     seed = VOWELS_TEACHER["seed"] if seed is None else seed
     epochs = recipe["epochs"] if epochs is None else epochs
     set_seed(seed)
     splits = vowels_splits()
     model = make_vowels_teacher()
-    history = train(model, make_loader(splits.x_train, splits.y_train, batch_size=recipe["batch_size"],
-                                       shuffle=True, seed=seed),
-                    make_loader(splits.x_val, splits.y_val, batch_size=256), epochs=epochs,
-                    lr=recipe["lr"], clip_grad_norm=recipe["clip_grad_norm"],
-                    cosine_schedule=recipe["cosine_schedule"], show_progress=show_progress)
+    history = train(
+        model,
+        make_loader(
+            splits.x_train,
+            splits.y_train,
+            batch_size=recipe["batch_size"],
+            shuffle=True,
+            seed=seed,
+        ),
+        make_loader(splits.x_val, splits.y_val, batch_size=256),
+        epochs=epochs,
+        lr=recipe["lr"],
+        clip_grad_norm=recipe["clip_grad_norm"],
+        cosine_schedule=recipe["cosine_schedule"],
+        show_progress=show_progress,
+    )
     if save_to is not None:
         model.cpu()
         test = make_loader(splits.x_test, splits.y_test, batch_size=256)
-        save_checkpoint(model, save_to, name="vowels_lstm", epochs=epochs, seed=seed,
-                        best_epoch=history.best_epoch, test_accuracy=evaluate(model, test)["accuracy"])
+        save_checkpoint(
+            model,
+            save_to,
+            name="vowels_lstm",
+            epochs=epochs,
+            seed=seed,
+            best_epoch=history.best_epoch,
+            test_accuracy=evaluate(model, test)["accuracy"],
+        )
     return model, history
 
 
 def load_vowels_teacher() -> tuple[nn.Module, dict]:
-    """The committed Japanese Vowels teacher (eval mode, CPU) and its metadata."""
+    """The committed Japanese Vowels teacher (eval mode,
+    CPU) and its metadata."""
     model = make_vowels_teacher()
     metadata = load_checkpoint(model, CHECKPOINT_DIR / VOWELS_CHECKPOINT)
     return model.eval(), metadata

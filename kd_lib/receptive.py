@@ -1,34 +1,41 @@
-"""The receptive field of a TCN: which inputs reach an output, how strongly, and
-what that means for learning a dependency at a distance.
+"""The receptive field of a TCN: which inputs reach an output, how strongly,
+and what that means for learning a dependency at a distance.
 
-- :func:`reachable_lags` and :func:`plot_dilated_tree`: the theoretical field,
-  layer by layer (which inputs can reach the last output at all).
+- :func:`reachable_lags` and :func:`plot_dilated_tree`: the theoretical
+  field, layer by layer (which inputs can reach the last output at all).
 - :func:`input_gradient_map` and :func:`effective_receptive_field`: the
   measured field, from the gradient of the last output with respect to every
   input step (Luo et al. 2016).
 - :func:`design_options` and :func:`smallest_tcn`: the smallest (levels,
   kernel size) whose field covers a dependency at a given distance, and its
   parameter cost.
-- :func:`recall_accuracy`, :func:`train_and_test` and :func:`soft_loss_floor`:
-  the chapter's experiments.
+- :func:`recall_accuracy`, :func:`train_and_test` and
+  :func:`soft_loss_floor`: the chapter's experiments.
 
-Lags count steps back from the last step: lag 0 is the last input itself, so a
-field of ``RF`` steps covers lags ``0 .. RF - 1``.
+Lags count steps back from the last step: lag 0 is the last input itself, so
+a field of ``RF`` steps covers lags ``0 .. RF - 1``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import torch
 import torch.nn.functional as F
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from .data import make_loader, recall_at_distance
 from .models import TCNClassifier, receptive_field
 from .training import History, evaluate, train
-from .utils import check_int, check_tensor, count_parameters, model_device, set_seed
+from .utils import (
+    check_int,
+    check_tensor,
+    count_parameters,
+    model_device,
+    set_seed,
+)
 
 __all__ = [
     "reachable_lags",
@@ -46,16 +53,21 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------- the theoretical field
+# ---------------------------------------------------- the theoretical field
 
-def reachable_lags(kernel_size: int, num_levels: int, convs_per_block: int = 2) -> list[list[int]]:
-    """Lags that reach the last output, layer by layer from the output down to the input.
 
-    Entry 0 is the output layer (just lag 0); each following entry is the layer
-    below one more causal convolution; the last entry is the input, and it holds
-    exactly the lags ``0 .. RF - 1``. A convolution of dilation ``d`` connects
-    lag ``j`` to lags ``j, j + d, ..., j + (k - 1) d`` of the layer below.
-    (Residual shortcuts only add paths between lags already reached.)
+def reachable_lags(
+    kernel_size: int, num_levels: int, convs_per_block: int = 2
+) -> list[list[int]]:
+    """Lags that reach the last output, layer by layer from the
+    output down to the input.
+
+    Entry 0 is the output layer (just lag 0); each following entry is the
+    layer below one more causal convolution; the last entry is the input,
+    and it holds exactly the lags ``0 .. RF - 1``. A convolution of dilation
+    ``d`` connects lag ``j`` to lags ``j, j + d, ..., j + (k - 1) d`` of the
+    layer below. (Residual shortcuts only add paths between lags already
+    reached.)
     """
     check_int(kernel_size, "kernel_size", 2)
     check_int(num_levels, "num_levels", 1)
@@ -64,17 +76,24 @@ def reachable_lags(kernel_size: int, num_levels: int, convs_per_block: int = 2) 
     for level in reversed(range(num_levels)):  # from the top block down
         dilation = 2**level
         for _ in range(convs_per_block):
-            below = {lag + tap * dilation for lag in layers[-1] for tap in range(kernel_size)}
+            below = {
+                lag + tap * dilation
+                for lag in layers[-1]
+                for tap in range(kernel_size)
+            }
             layers.append(sorted(below))
     return layers
 
 
-def plot_dilated_tree(kernel_size: int, num_levels: int, ax=None, extra_steps: int = 3):
-    """Draw every layer of a dilated causal stack and the connections that reach the last output.
+def plot_dilated_tree(
+    kernel_size: int, num_levels: int, ax=None, extra_steps: int = 3
+):
+    """Draw every layer of a dilated causal stack and the connections that
+    reach the last output.
 
-    Dark nodes feed the last output; pale ones are computed but never reach it.
-    ``extra_steps`` more input steps are drawn beyond the field, to show where it ends.
-    Returns the matplotlib axes.
+    Dark nodes feed the last output; pale ones are computed but never reach
+    it. ``extra_steps`` more input steps are drawn beyond the field, to show
+    where it ends. Returns the matplotlib axes.
     """
     layers = reachable_lags(kernel_size, num_levels)
     check_int(extra_steps, "extra_steps", 0)
@@ -82,23 +101,58 @@ def plot_dilated_tree(kernel_size: int, num_levels: int, ax=None, extra_steps: i
     width = rf + extra_steps
     depth = len(layers) - 1
     if ax is None:
-        _, ax = plt.subplots(figsize=(min(12.0, 1.5 + 0.28 * width), 0.5 + 0.45 * (depth + 1)))
-    # rows: y = depth is the output, y = 0 the input; x = -lag so that time runs left to right
+        _, ax = plt.subplots(
+            figsize=(
+                min(12.0, 1.5 + 0.28 * width),
+                0.5 + 0.45 * (depth + 1),
+            )
+        )
+    # rows: y = depth is the output, y = 0 the input; x = -lag so that time
+    # runs left to right
     for row, lags in enumerate(layers):
         y = depth - row
         if row < depth:
             dilation = 2 ** (num_levels - 1 - row // 2)
             for lag in lags:
                 for tap in range(kernel_size):
-                    ax.plot([-lag, -(lag + tap * dilation)], [y, y - 1], color="#1f4e79",
-                            linewidth=0.8, alpha=0.6, zorder=1)
-        ax.scatter([-j for j in range(width)], [y] * width, s=14, color="#dddddd", zorder=2)
-        ax.scatter([-j for j in lags], [y] * len(lags), s=22, color="#1f4e79", zorder=3)
-    ax.axvline(-(rf - 0.5), color="#d9822b", linestyle="--", linewidth=1.2,
-               label=f"edge of the receptive field (RF = {rf})")
+                    ax.plot(
+                        [-lag, -(lag + tap * dilation)],
+                        [y, y - 1],
+                        color="#1f4e79",
+                        linewidth=0.8,
+                        alpha=0.6,
+                        zorder=1,
+                    )
+        ax.scatter(
+            [-j for j in range(width)],
+            [y] * width,
+            s=14,
+            color="#dddddd",
+            zorder=2,
+        )
+        ax.scatter(
+            [-j for j in lags],
+            [y] * len(lags),
+            s=22,
+            color="#1f4e79",
+            zorder=3,
+        )
+    ax.axvline(
+        -(rf - 0.5),
+        color="#d9822b",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"edge of the receptive field (RF = {rf})",
+    )
     ax.set_yticks(range(depth + 1))
-    ax.set_yticklabels(["input"] + [f"level {i}, conv {c + 1}" for i in range(num_levels)
-                                    for c in range(2)])
+    ax.set_yticklabels(
+        ["input"]
+        + [
+            f"level {i}, conv {c + 1}"
+            for i in range(num_levels)
+            for c in range(2)
+        ]
+    )
     ax.set_xlabel("time step relative to the last one (steps)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(False)
@@ -106,27 +160,37 @@ def plot_dilated_tree(kernel_size: int, num_levels: int, ax=None, extra_steps: i
     return ax
 
 
-def path_weights(kernel_size: int, num_levels: int, conv_gain: float = 1.0) -> torch.Tensor:
-    """Summed weight of all paths from the input at each lag to the last output: ``(RF,)``.
+def path_weights(
+    kernel_size: int, num_levels: int, conv_gain: float = 1.0
+) -> torch.Tensor:
+    """Summed weight of all paths from the input at each lag to the
+    last output: ``(RF,)``.
 
     A path picks, in every block, either the residual shortcut (weight 1, no
     shift) or one tap of each of its two convolutions (weight ``conv_gain``
-    per convolution, shift ``tap * dilation``). With ``conv_gain=1`` this counts
-    the paths; a gain below 1 models convolutions that shrink what passes
-    through them, as at initialisation, so that paths through many
-    convolutions (the only ones that reach the far lags) weigh little.
-    In polynomial form each block is ``1 + (g (1 + z^d + ... + z^((k-1) d)))^2``.
+    per convolution, shift ``tap * dilation``). With ``conv_gain=1`` this
+    counts the paths; a gain below 1 models convolutions that shrink what
+    passes through them, as at initialisation, so that paths through many
+    convolutions (the only ones that reach the far lags) weigh little. In
+    polynomial form each block is
+    ``1 + (g (1 + z^d + ... + z^((k-1) d)))^2``.
     """
     check_int(kernel_size, "kernel_size", 2)
     check_int(num_levels, "num_levels", 1)
-    if isinstance(conv_gain, bool) or not isinstance(conv_gain, (int, float)):
-        raise TypeError(f"conv_gain must be a number, got {type(conv_gain).__name__}")
+    if isinstance(conv_gain, bool) or not isinstance(
+        conv_gain, (int, float)
+    ):
+        raise TypeError(
+            f"conv_gain must be a number, got {type(conv_gain).__name__}"
+        )
     if conv_gain <= 0:
         raise ValueError(f"conv_gain must be > 0, got {conv_gain}")
     weights = torch.ones(1, dtype=torch.float64)
     for level in range(num_levels):
         dilation = 2**level
-        conv = torch.zeros((kernel_size - 1) * dilation + 1, dtype=torch.float64)
+        conv = torch.zeros(
+            (kernel_size - 1) * dilation + 1, dtype=torch.float64
+        )
         conv[::dilation] = conv_gain
         block = _poly_mul(conv, conv)
         block[0] += 1.0  # the residual shortcut
@@ -137,44 +201,55 @@ def path_weights(kernel_size: int, num_levels: int, conv_gain: float = 1.0) -> t
 def _poly_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     out = torch.zeros(len(a) + len(b) - 1, dtype=a.dtype)
     for i, coefficient in enumerate(a):
-        out[i:i + len(b)] += coefficient * b
+        out[i : i + len(b)] += coefficient * b
     return out
 
 
-# ---------------------------------------------------------------- the measured field
+# ------------------------------------------------------- the measured field
+
 
 def input_gradient_map(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """How strongly each input step moves the last output: ``(time,)``, indexed by lag.
+    """How strongly each input step moves the last output:
+    ``(time,)``, indexed by lag.
 
     For every output unit of the last step, the gradient of that unit with
-    respect to the input ``x`` ``(batch, time, features)``; its absolute values
-    are summed over output units and features and averaged over the batch.
-    Entry ``j`` belongs to the input ``j`` steps before the last one. The model
-    may return ``(batch, outputs)`` (a last-step readout) or
-    ``(batch, time, outputs)``. Samples are independent (no batch norm), so one
-    backward pass per output unit serves the whole batch.
+    respect to the input ``x`` ``(batch, time, features)``; its absolute
+    values are summed over output units and features and averaged over the
+    batch. Entry ``j`` belongs to the input ``j`` steps before the last one.
+    The model may return ``(batch, outputs)`` (a last-step readout) or
+    ``(batch, time, outputs)``. Samples are independent (no batch norm), so
+    one backward pass per output unit serves the whole batch.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     check_tensor(x, "x", ndim=3, floating=True)
     was_training = model.training
-    model.eval()  # no dropout: the map should describe the function, not one noisy draw
+    # no dropout: the map should describe the function, not one noisy draw
+    model.eval()
     device = model_device(model)
     x = x.detach().to(device).requires_grad_(True)
     out = model(x)
     last = out[:, -1] if out.dim() == 3 else out
     total = torch.zeros(x.shape[1], device=device)
     for unit in range(last.shape[-1]):
-        (grad,) = torch.autograd.grad(last[:, unit].sum(), x, retain_graph=True)
+        (grad,) = torch.autograd.grad(
+            last[:, unit].sum(), x, retain_graph=True
+        )
         total += grad.abs().sum(dim=2).mean(dim=0)
     model.train(was_training)
     return total.flip(0).detach().cpu()  # time order -> lag order
 
 
-def effective_receptive_field(gradient_map: torch.Tensor, mass: float = 0.95) -> int:
-    """Smallest number of steps back (lags ``0 .. n - 1``) holding ``mass`` of the gradient mass.
+def effective_receptive_field(
+    gradient_map: torch.Tensor, mass: float = 0.95
+) -> int:
+    """Smallest number of steps back (lags ``0 .. n - 1``) holding ``mass``
+    of the gradient mass.
 
-    ``gradient_map`` is indexed by lag, as :func:`input_gradient_map` returns it.
+    ``gradient_map`` is indexed by lag, as
+    :func:`input_gradient_map` returns it.
     """
     check_tensor(gradient_map, "gradient_map", ndim=1, floating=True)
     if isinstance(mass, bool) or not isinstance(mass, (int, float)):
@@ -182,20 +257,27 @@ def effective_receptive_field(gradient_map: torch.Tensor, mass: float = 0.95) ->
     if not 0.0 < mass <= 1.0:
         raise ValueError(f"mass must lie in (0, 1], got {mass}")
     if (gradient_map < 0).any():
-        raise ValueError("gradient_map must be non-negative (absolute gradients)")
+        raise ValueError(
+            "gradient_map must be non-negative (absolute gradients)"
+        )
     total = gradient_map.sum()
     if total <= 0:
-        raise ValueError("gradient_map is all zeros: no input reaches the output")
+        raise ValueError(
+            "gradient_map is all zeros: no input reaches the output"
+        )
     fraction = torch.cumsum(gradient_map.double(), 0) / total.double()
-    # the small tolerance keeps mass=1.0 from failing on rounding in the cumulative sum
+    # the small tolerance keeps mass=1.0 from failing on rounding in the
+    # cumulative sum
     return int(torch.nonzero(fraction >= mass - 1e-9)[0, 0]) + 1
 
 
-# ---------------------------------------------------------------- designing for a distance
+# ------------------------------------------------- designing for a distance
+
 
 @dataclass(frozen=True)
 class TCNDesign:
-    """One TCN configuration: ``num_levels`` blocks of kernel ``kernel_size``."""
+    """One TCN configuration: ``num_levels`` blocks of
+    kernel ``kernel_size``."""
 
     num_levels: int
     kernel_size: int
@@ -203,18 +285,28 @@ class TCNDesign:
     parameters: int
 
 
-def design_options(distance: int, input_size: int, num_outputs: int, channels: int,
-                   kernel_sizes=(2, 3, 4, 5, 6, 7, 8)) -> list[TCNDesign]:
-    """For each kernel size, the fewest levels whose field sees the input ``distance`` steps back.
+def design_options(
+    distance: int,
+    input_size: int,
+    num_outputs: int,
+    channels: int,
+    kernel_sizes=(2, 3, 4, 5, 6, 7, 8),
+) -> list[TCNDesign]:
+    """For each kernel size, the fewest levels whose field sees the input
+    ``distance`` steps back.
 
-    Seeing lag ``distance`` needs ``RF >= distance + 1`` (the field counts the
-    current step). ``channels`` is the width of every level; the parameter count
-    is that of a :class:`kd_lib.TCNClassifier` with ``input_size`` features and
-    ``num_outputs`` outputs, weight normalisation included.
+    Seeing lag ``distance`` needs ``RF >= distance + 1`` (the field counts
+    the current step). ``channels`` is the width of every level; the
+    parameter count is that of a :class:`kd_lib.TCNClassifier` with
+    ``input_size`` features and ``num_outputs`` outputs, weight
+    normalisation included.
     """
     check_int(distance, "distance", 0)
-    for name, value in (("input_size", input_size), ("num_outputs", num_outputs),
-                        ("channels", channels)):
+    for name, value in (
+        ("input_size", input_size),
+        ("num_outputs", num_outputs),
+        ("channels", channels),
+    ):
         check_int(value, name, 1)
     kernel_sizes = tuple(kernel_sizes)
     if not kernel_sizes:
@@ -225,80 +317,163 @@ def design_options(distance: int, input_size: int, num_outputs: int, channels: i
         levels = 1
         while receptive_field(k, levels) < distance + 1:
             levels += 1
-        model = TCNClassifier(input_size, num_outputs, [channels] * levels, kernel_size=k)
-        options.append(TCNDesign(levels, k, receptive_field(k, levels), count_parameters(model)))
+        model = TCNClassifier(
+            input_size, num_outputs, [channels] * levels, kernel_size=k
+        )
+        options.append(
+            TCNDesign(
+                levels,
+                k,
+                receptive_field(k, levels),
+                count_parameters(model),
+            )
+        )
     return options
 
 
-def smallest_tcn(distance: int, input_size: int, num_outputs: int, channels: int,
-                 kernel_sizes=(2, 3, 4, 5, 6, 7, 8)) -> TCNDesign:
-    """The option of :func:`design_options` with the fewest parameters (ties: the smaller field)."""
-    options = design_options(distance, input_size, num_outputs, channels, kernel_sizes)
+def smallest_tcn(
+    distance: int,
+    input_size: int,
+    num_outputs: int,
+    channels: int,
+    kernel_sizes=(2, 3, 4, 5, 6, 7, 8),
+) -> TCNDesign:
+    """The option of :func:`design_options` with the fewest parameters
+    (ties: the smaller field)."""
+    options = design_options(
+        distance, input_size, num_outputs, channels, kernel_sizes
+    )
     return min(options, key=lambda o: (o.parameters, o.receptive_field))
 
 
-# ---------------------------------------------------------------- experiments
+# -------------------------------------------------------------- experiments
 
-def train_and_test(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
-                   x_test: torch.Tensor, y_test: torch.Tensor, *, epochs: int, lr: float = 1e-2,
-                   batch_size: int = 128, seed: int = 0, loss_fn=None,
-                   extra_targets: tuple = ()) -> tuple[dict[str, float], History]:
-    """Train ``model`` (weights of the last epoch kept) and score it once on a held-out set.
+
+def train_and_test(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float = 1e-2,
+    batch_size: int = 128,
+    seed: int = 0,
+    loss_fn=None,
+    extra_targets: tuple = (),
+) -> tuple[dict[str, float], History]:
+    """Train ``model`` (weights of the last epoch kept) and score it
+    once on a held-out set.
 
     Inputs are ``(n, time, features)``. The test metrics are those of
-    :func:`kd_lib.evaluate`: cross-entropy and accuracy for integer labels, MSE
-    for float targets. ``extra_targets`` (for example teacher logits ``(n, classes)``)
-    go into the training loader after ``y_train``, for a ``loss_fn`` such as
-    :class:`kd_lib.DistillationLoss`. No validation set picks an epoch, so the
-    test score is not selected on and stays unbiased.
+    :func:`kd_lib.evaluate`: cross-entropy and accuracy for integer labels,
+    MSE for float targets. ``extra_targets`` (for example teacher logits
+    ``(n, classes)``) go into the training loader after ``y_train``, for a
+    ``loss_fn`` such as :class:`kd_lib.DistillationLoss`. No validation set
+    picks an epoch, so the test score is not selected on and stays unbiased.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     check_tensor(x_train, "x_train", ndim=3, floating=True)
     check_tensor(x_test, "x_test", ndim=3, floating=True)
     set_seed(seed)
-    loader = make_loader(x_train, y_train, *extra_targets, batch_size=batch_size, shuffle=True,
-                         seed=seed)
-    history = train(model, loader, None, epochs=epochs, lr=lr, loss_fn=loss_fn,
-                    select_by="last", show_progress=False)
-    return evaluate(model, make_loader(x_test, y_test, batch_size=1000)), history
+    loader = make_loader(
+        x_train,
+        y_train,
+        *extra_targets,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+    )
+    history = train(
+        model,
+        loader,
+        None,
+        epochs=epochs,
+        lr=lr,
+        loss_fn=loss_fn,
+        select_by="last",
+        show_progress=False,
+    )
+    return evaluate(
+        model, make_loader(x_test, y_test, batch_size=1000)
+    ), history
 
 
-def recall_accuracy(make_model, distance: int, *, length: int, num_classes: int = 4,
-                    num_train: int = 1024, num_test: int = 2000, epochs: int = 12,
-                    lr: float = 1e-2, batch_size: int = 128, seed: int = 0) -> float:
-    """Test accuracy of a fresh ``make_model()`` trained on :func:`kd_lib.recall_at_distance`.
+def recall_accuracy(
+    make_model,
+    distance: int,
+    *,
+    length: int,
+    num_classes: int = 4,
+    num_train: int = 1024,
+    num_test: int = 2000,
+    epochs: int = 12,
+    lr: float = 1e-2,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> float:
+    """Test accuracy of a fresh ``make_model()`` trained on
+    :func:`kd_lib.recall_at_distance`.
 
-    The model is built after seeding with ``seed``; the training set uses data
-    seed ``seed + 1`` and the test set a fixed seed of its own, so the test
-    sequences are the same for every model and every distance.
+    The model is built after seeding with ``seed``; the training set uses
+    data seed ``seed + 1`` and the test set a fixed seed of its own, so the
+    test sequences are the same for every model and every distance.
     """
     if not callable(make_model):
-        raise TypeError("make_model must be callable (for example lambda: kd_lib.TCNClassifier(...))")
+        raise TypeError(
+            "make_model must be callable (for example lambda: "
+            "kd_lib.TCNClassifier(...))"
+        )
     check_int(seed, "seed", 0)
-    x, y = recall_at_distance(num_train, length, distance, num_classes, seed=seed + 1)
-    x_test, y_test = recall_at_distance(num_test, length, distance, num_classes, seed=10_000)
+    x, y = recall_at_distance(
+        num_train, length, distance, num_classes, seed=seed + 1
+    )
+    x_test, y_test = recall_at_distance(
+        num_test, length, distance, num_classes, seed=10_000
+    )
     set_seed(seed)
     model = make_model()
-    metrics, _ = train_and_test(model, x, y, x_test, y_test, epochs=epochs, lr=lr,
-                                batch_size=batch_size, seed=seed)
+    metrics, _ = train_and_test(
+        model,
+        x,
+        y,
+        x_test,
+        y_test,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+    )
     return metrics["accuracy"]
 
 
-def soft_loss_floor(teacher_logits: torch.Tensor, temperature: float = 1.0,
-                    scale_by_t2: bool = True) -> float:
-    """The soft-label loss of a student that gives every input the same answer, at its best.
+def soft_loss_floor(
+    teacher_logits: torch.Tensor,
+    temperature: float = 1.0,
+    scale_by_t2: bool = True,
+) -> float:
+    """The soft-label loss of a student that gives every input the same
+    answer, at its best.
 
     A student that cannot see what the teacher's answer depends on can do no
-    better than one fixed distribution; the fixed distribution that minimises
-    the mean ``KL(p_teacher || q)`` is the teacher's average distribution
-    ``q = mean(p_teacher)``, and the loss it leaves is
+    better than one fixed distribution; the fixed distribution that
+    minimises the mean ``KL(p_teacher || q)`` is the teacher's average
+    distribution ``q = mean(p_teacher)``, and the loss it leaves is
     ``T² · mean KL(p_teacher || q)`` (what :class:`kd_lib.DistillationLoss`
     with ``alpha=1`` reports). ``teacher_logits`` is ``(n, classes)``.
     """
     check_tensor(teacher_logits, "teacher_logits", ndim=2, floating=True)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+    if isinstance(temperature, bool) or not isinstance(
+        temperature, (int, float)
+    ):
+        raise TypeError(
+            "temperature must be a number, got "
+            f"{type(temperature).__name__}"
+        )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     p = F.softmax(teacher_logits.double() / temperature, dim=-1)
@@ -307,14 +482,21 @@ def soft_loss_floor(teacher_logits: torch.Tensor, temperature: float = 1.0,
     return float(kl * (temperature**2 if scale_by_t2 else 1.0))
 
 
-def plot_accuracy_by_distance(distances, accuracies: dict, num_classes: int,
-                              receptive_fields: dict | None = None, ax=None):
-    """Accuracy against distance, one curve per model, with the chance level.
+def plot_accuracy_by_distance(
+    distances,
+    accuracies: dict,
+    num_classes: int,
+    receptive_fields: dict | None = None,
+    ax=None,
+):
+    """Accuracy against distance, one curve per model,
+    with the chance level.
 
-    ``accuracies`` maps a label to a list of accuracies (one per distance, in
-    [0, 1]) or to a list of such lists (one per seed: the mean is drawn with the
-    min-max range). ``receptive_fields`` maps labels to their RF, drawn as a
-    dotted vertical line at distance RF (the first distance the model cannot see).
+    ``accuracies`` maps a label to a list of accuracies (one per distance,
+    in [0, 1]) or to a list of such lists (one per seed: the mean is drawn
+    with the min-max range). ``receptive_fields`` maps labels to their RF,
+    drawn as a dotted vertical line at distance RF (the first distance the
+    model cannot see).
     """
     distances = list(distances)
     if ax is None:
@@ -325,14 +507,41 @@ def plot_accuracy_by_distance(distances, accuracies: dict, num_classes: int,
         if acc.dim() == 1:
             acc = acc.unsqueeze(0)
         if acc.shape[1] != len(distances):
-            raise ValueError(f"{label}: {acc.shape[1]} accuracies for {len(distances)} distances")
+            raise ValueError(
+                f"{label}: {acc.shape[1]} accuracies for {len(distances)} "
+                "distances"
+            )
         color = colors[i % len(colors)]
-        ax.plot(distances, acc.mean(0), marker="o", markersize=4, color=color, label=label)
+        ax.plot(
+            distances,
+            acc.mean(0),
+            marker="o",
+            markersize=4,
+            color=color,
+            label=label,
+        )
         if acc.shape[0] > 1:
-            ax.fill_between(distances, acc.min(0).values, acc.max(0).values, color=color, alpha=0.2)
+            ax.fill_between(
+                distances,
+                acc.min(0).values,
+                acc.max(0).values,
+                color=color,
+                alpha=0.2,
+            )
         if receptive_fields and label in receptive_fields:
-            ax.axvline(receptive_fields[label], color=color, linestyle=":", linewidth=1.2)
-    ax.axhline(100 / num_classes, color="black", linestyle="--", linewidth=1, label="chance")
+            ax.axvline(
+                receptive_fields[label],
+                color=color,
+                linestyle=":",
+                linewidth=1.2,
+            )
+    ax.axhline(
+        100 / num_classes,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label="chance",
+    )
     ax.set_xlabel("distance d of the symbol to recall (steps back)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 105)

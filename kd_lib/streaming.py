@@ -1,28 +1,34 @@
 """Streaming inference: one new input step in, one prediction out.
 
-A causal convolution with kernel ``k`` and dilation ``d`` reads the inputs at
-``t, t-d, ..., t-(k-1)d``. To produce step ``t`` alone it therefore needs only
-its own last ``(k-1)*d`` inputs, kept in a buffer: one column of work per
-layer instead of the whole receptive field (the idea of fast WaveNet
+A causal convolution with kernel ``k`` and dilation ``d`` reads the inputs
+at ``t, t-d, ..., t-(k-1)d``. To produce step ``t`` alone it therefore needs
+only its own last ``(k-1)*d`` inputs, kept in a buffer: one column of work
+per layer instead of the whole receptive field (the idea of fast WaveNet
 generation). :class:`StreamingTCN` does that for a :class:`kd_lib.TCN` or
 :class:`kd_lib.TCNClassifier`; :class:`StreamingLSTM` is the recurrent
 counterpart (it carries ``(h, c)``); :class:`RecomputingTCN` is the naive
 baseline that reruns the TCN over its whole window at every step.
 
 All three share one interface: ``reset(batch_size)`` starts new sequences,
-``step(x_t)`` maps ``(batch, features) -> (batch, outputs)``, and calling the
-module on ``(batch, time, features)`` streams it step by step into
+``step(x_t)`` maps ``(batch, features) -> (batch, outputs)``, and calling
+the module on ``(batch, time, features)`` streams it step by step into
 ``(batch, time, outputs)``. They are for inference only (dropout is off).
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .models import TCN, CausalConv1d, LSTMClassifier, TCNClassifier, TemporalBlock
+from .models import (
+    TCN,
+    CausalConv1d,
+    LSTMClassifier,
+    TCNClassifier,
+    TemporalBlock,
+)
 from .utils import Timing, check_tensor, measure_latency
 
 __all__ = [
@@ -48,58 +54,76 @@ def _split_classifier(model: nn.Module) -> tuple[TCN, nn.Linear | None]:
         return model.tcn, model.head
     if isinstance(model, TCN):
         return model, None
-    raise TypeError(f"model must be a kd_lib.TCN or kd_lib.TCNClassifier, got {type(model).__name__}")
+    raise TypeError(
+        "model must be a kd_lib.TCN or kd_lib.TCNClassifier, got "
+        f"{type(model).__name__}"
+    )
 
 
 class StreamingCausalConv(nn.Module):
     """One :class:`kd_lib.CausalConv1d` computed one step at a time.
 
-    The weight-normalised kernel ``(out, in, k)`` is folded once into a plain
-    ``nn.Linear`` over the ``k`` taps, so a step is a single matrix product of
-    ``in*k`` numbers (and dynamic int8 quantisation, which covers ``nn.Linear``,
-    applies to it). The buffer holds the last ``(k-1)*d`` inputs and starts as
-    zeros, exactly like the left padding of the full convolution.
-    Shapes: ``step((batch, in)) -> (batch, out)``.
+    The weight-normalised kernel ``(out, in, k)`` is folded once into a
+    plain ``nn.Linear`` over the ``k`` taps, so a step is a single matrix
+    product of ``in*k`` numbers (and dynamic int8 quantisation, which covers
+    ``nn.Linear``, applies to it). The buffer holds the last ``(k-1)*d``
+    inputs and starts as zeros, exactly like the left padding of the full
+    convolution. Shapes: ``step((batch, in)) -> (batch, out)``.
     """
 
     def __init__(self, conv: CausalConv1d):
         super().__init__()
         if not isinstance(conv, CausalConv1d):
-            raise TypeError(f"conv must be a kd_lib.CausalConv1d, got {type(conv).__name__}")
-        weight = conv.conv.weight.detach()  # weight norm applied: g * v / |v|
+            raise TypeError(
+                "conv must be a kd_lib.CausalConv1d, got "
+                f"{type(conv).__name__}"
+            )
+        # weight norm applied: g * v / |v|
+        weight = conv.conv.weight.detach()
         out_channels, in_channels, kernel_size = weight.shape
         self.dilation = conv.conv.dilation[0]
         self.history = conv.left_padding  # (k - 1) * d
         self.linear = nn.Linear(in_channels * kernel_size, out_channels)
         with torch.no_grad():
-            # taps are laid out (in, k) like the kernel, so flattening both matches
+            # taps are laid out (in, k) like the kernel, so flattening both
+            # matches
             self.linear.weight.copy_(weight.reshape(out_channels, -1))
             self.linear.bias.copy_(conv.conv.bias.detach())
         self.in_channels = in_channels
         self.buffer = torch.zeros(1, in_channels, self.history)
 
     def reset(self, batch_size: int) -> None:
-        self.buffer = torch.zeros(batch_size, self.in_channels, self.history)
+        self.buffer = torch.zeros(
+            batch_size, self.in_channels, self.history
+        )
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
-        window = torch.cat([self.buffer, x.unsqueeze(-1)], dim=-1)  # (batch, in, (k-1)d + 1)
+        # (batch, in, (k-1)d + 1)
+        window = torch.cat([self.buffer, x.unsqueeze(-1)], dim=-1)
         self.buffer = window[:, :, 1:]
-        taps = window[:, :, ::self.dilation]  # inputs at t-(k-1)d, ..., t-d, t
+        # inputs at t-(k-1)d, ..., t-d, t
+        taps = window[:, :, :: self.dilation]
         return self.linear(taps.flatten(1))
 
 
 class StreamingBlock(nn.Module):
-    """A :class:`kd_lib.TemporalBlock` one step at a time: two streaming convs plus the residual."""
+    """A :class:`kd_lib.TemporalBlock` one step at a time: two streaming
+    convs plus the residual."""
 
     def __init__(self, block: TemporalBlock):
         super().__init__()
         self.conv1 = StreamingCausalConv(block.conv1)
         self.conv2 = StreamingCausalConv(block.conv2)
         self.downsample = None
-        if isinstance(block.downsample, nn.Conv1d):  # a 1×1 conv is a linear map of one column
-            self.downsample = nn.Linear(block.downsample.in_channels, block.downsample.out_channels)
+        # a 1×1 conv is a linear map of one column
+        if isinstance(block.downsample, nn.Conv1d):
+            self.downsample = nn.Linear(
+                block.downsample.in_channels, block.downsample.out_channels
+            )
             with torch.no_grad():
-                self.downsample.weight.copy_(block.downsample.weight.detach().squeeze(-1))
+                self.downsample.weight.copy_(
+                    block.downsample.weight.detach().squeeze(-1)
+                )
                 self.downsample.bias.copy_(block.downsample.bias.detach())
 
     def reset(self, batch_size: int) -> None:
@@ -113,37 +137,47 @@ class StreamingBlock(nn.Module):
 
 
 class _Streamer(nn.Module):
-    """Shared plumbing: input checks and streaming a whole sequence step by step."""
+    """Shared plumbing: input checks and streaming a whole
+    sequence step by step."""
 
     input_size: int
 
     def _check_step(self, x: torch.Tensor) -> None:
         check_tensor(x, "x", ndim=2, floating=True)
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"x must be one step of shape (batch, {self.input_size}), "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must be one step of shape (batch, {self.input_size}), "
+                f"got shape {tuple(x.shape)}"
+            )
         if x.shape[0] != self.batch_size:
-            raise ValueError(f"x has batch size {x.shape[0]} but the state holds {self.batch_size} "
-                             f"streams; call reset({x.shape[0]}) to start new sequences")
+            raise ValueError(
+                f"x has batch size {x.shape[0]} but the state holds "
+                f"{self.batch_size} "
+                f"streams; call reset({x.shape[0]}) to start new sequences"
+            )
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reset, then stream ``(batch, time, features)`` into ``(batch, time, outputs)``."""
+        """Reset, then stream ``(batch, time, features)`` into
+        ``(batch, time, outputs)``."""
         check_tensor(x, "x", ndim=3, floating=True)
         self.reset(x.shape[0])
-        return torch.stack([self.step(x[:, t]) for t in range(x.shape[1])], dim=1)
+        return torch.stack(
+            [self.step(x[:, t]) for t in range(x.shape[1])], dim=1
+        )
 
 
 class StreamingTCN(_Streamer):
-    """A trained TCN (or TCN classifier) turned into a step-by-step predictor.
+    """A trained TCN (or TCN classifier) turned into a
+    step-by-step predictor.
 
-    Each causal conv keeps a buffer of its last ``(k-1)*d`` inputs, so a step
-    costs one column of work per layer. The output of ``step`` at time ``t``
-    equals the full forward pass at ``t``: for a classifier, the head applied to
-    the features at ``t`` (so the last step gives ``readout="last"``'s answer).
-    The weights are copied when the wrapper is made; later training of the
-    original model does not reach it.
-    Shapes: ``step((batch, input_size)) -> (batch, outputs)``.
+    Each causal conv keeps a buffer of its last ``(k-1)*d`` inputs, so a
+    step costs one column of work per layer. The output of ``step`` at time
+    ``t`` equals the full forward pass at ``t``: for a classifier, the head
+    applied to the features at ``t`` (so the last step gives
+    ``readout="last"``'s answer). The weights are copied when the wrapper is
+    made; later training of the original model does not reach it. Shapes:
+    ``step((batch, input_size)) -> (batch, outputs)``.
     """
 
     def __init__(self, model: nn.Module, batch_size: int = 1):
@@ -160,7 +194,8 @@ class StreamingTCN(_Streamer):
         self.reset(batch_size)
 
     def reset(self, batch_size: int = 1) -> None:
-        """Forget everything: the next step is the first of ``batch_size`` new sequences."""
+        """Forget everything: the next step is the first of
+        ``batch_size`` new sequences."""
         _check_batch_size(batch_size)
         self.batch_size = batch_size
         for block in self.blocks:
@@ -176,27 +211,37 @@ class StreamingTCN(_Streamer):
     @property
     def state_floats(self) -> int:
         """Numbers held in the buffers now, over all streams."""
-        return sum(conv.buffer.numel() for block in self.blocks for conv in (block.conv1, block.conv2))
+        return sum(
+            conv.buffer.numel()
+            for block in self.blocks
+            for conv in (block.conv1, block.conv2)
+        )
 
 
 class StreamingLSTM(_Streamer):
-    """A :class:`kd_lib.LSTMClassifier` fed one step at a time, carrying ``(h, c)``.
+    """A :class:`kd_lib.LSTMClassifier` fed one step at a time,
+    carrying ``(h, c)``.
 
-    Each step runs the model's own ``nn.LSTM`` on a sequence of length one from
-    the carried state, then the head on the top layer's new ``h``.
+    Each step runs the model's own ``nn.LSTM`` on a sequence of length one
+    from the carried state, then the head on the top layer's new ``h``.
     Shapes: ``step((batch, input_size)) -> (batch, outputs)``.
     """
 
     def __init__(self, model: LSTMClassifier, batch_size: int = 1):
         super().__init__()
         if not isinstance(model, LSTMClassifier):
-            raise TypeError(f"model must be a kd_lib.LSTMClassifier, got {type(model).__name__}")
-        self.lstm, self.head = model.lstm, model.head  # shared, not copied: no weights to fold
+            raise TypeError(
+                "model must be a kd_lib.LSTMClassifier, got "
+                f"{type(model).__name__}"
+            )
+        # shared, not copied: no weights to fold
+        self.lstm, self.head = model.lstm, model.head
         self.input_size = model.input_size
         self.reset(batch_size)
 
     def reset(self, batch_size: int = 1) -> None:
-        """Zero ``(h, c)``: the next step is the first of ``batch_size`` new sequences."""
+        """Zero ``(h, c)``: the next step is the first of
+        ``batch_size`` new sequences."""
         _check_batch_size(batch_size)
         self.batch_size = batch_size
         shape = (self.lstm.num_layers, batch_size, self.lstm.hidden_size)
@@ -214,12 +259,13 @@ class StreamingLSTM(_Streamer):
 
 
 class RecomputingTCN(_Streamer):
-    """The naive way to stream a TCN: keep the last inputs, rerun the whole net each step.
+    """The naive way to stream a TCN: keep the last inputs, rerun the
+    whole net each step.
 
     The window holds at most ``receptive_field`` inputs: older ones cannot
-    reach the newest output, so dropping them changes nothing. Each step costs
-    a full forward pass over the window.
-    Shapes: ``step((batch, input_size)) -> (batch, outputs)``.
+    reach the newest output, so dropping them changes nothing. Each step
+    costs a full forward pass over the window. Shapes:
+    ``step((batch, input_size)) -> (batch, outputs)``.
     """
 
     def __init__(self, model: nn.Module, batch_size: int = 1):
@@ -236,16 +282,20 @@ class RecomputingTCN(_Streamer):
         self.window = torch.zeros(batch_size, 0, self.input_size)
 
     def fill(self, x: torch.Tensor) -> None:
-        """Start new streams whose past inputs are ``x`` of shape ``(batch, time, input_size)``."""
+        """Start new streams whose past inputs are ``x`` of shape
+        ``(batch, time, input_size)``."""
         check_tensor(x, "x", ndim=3, floating=True)
         self.reset(x.shape[0])
-        self.window = x[:, -self.receptive_field:]
+        self.window = x[:, -self.receptive_field :]
 
     @torch.no_grad()
     def step(self, x: torch.Tensor) -> torch.Tensor:
         self._check_step(x)
-        self.window = torch.cat([self.window, x.unsqueeze(1)], dim=1)[:, -self.receptive_field:]
-        features = self.tcn(self.window)[:, -1]  # every column recomputed, the last one kept
+        self.window = torch.cat([self.window, x.unsqueeze(1)], dim=1)[
+            :, -self.receptive_field :
+        ]
+        # every column recomputed, the last one kept
+        features = self.tcn(self.window)[:, -1]
         return features if self.head is None else self.head(features)
 
     @property
@@ -255,20 +305,24 @@ class RecomputingTCN(_Streamer):
 
 def _check_batch_size(batch_size) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+        raise TypeError(
+            f"batch_size must be an int, got {type(batch_size).__name__}"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
 
-# ---------------------------------------------------------------- accounting
+# --------------------------------------------------------------- accounting
 
 
 def state_floats(model: nn.Module) -> int:
-    """Numbers one stream must keep between steps (float32 each), from the architecture alone.
+    """Numbers one stream must keep between steps (float32 each), from
+    the architecture alone.
 
-    - TCN: every causal conv buffers its last ``(k-1)*d`` inputs of ``in`` channels,
-      ``sum over convs of in * (k-1) * d``.
-    - LSTM: ``h`` and ``c`` for every layer, ``2 * num_layers * hidden_size``.
+    - TCN: every causal conv buffers its last ``(k-1)*d`` inputs of ``in``
+      channels, ``sum over convs of in * (k-1) * d``.
+    - LSTM: ``h`` and ``c`` for every layer,
+      ``2 * num_layers * hidden_size``.
     - :class:`RecomputingTCN`: the raw inputs of one receptive field.
     """
     if isinstance(model, RecomputingTCN):
@@ -278,8 +332,11 @@ def state_floats(model: nn.Module) -> int:
     if isinstance(model, LSTMClassifier):
         return 2 * model.lstm.num_layers * model.lstm.hidden_size
     tcn, _ = _split_classifier(model)
-    return sum(conv.conv.in_channels * conv.left_padding
-               for block in tcn.blocks for conv in (block.conv1, block.conv2))
+    return sum(
+        conv.conv.in_channels * conv.left_padding
+        for block in tcn.blocks
+        for conv in (block.conv1, block.conv2)
+    )
 
 
 def state_bytes(model: nn.Module) -> int:
@@ -290,62 +347,103 @@ def state_bytes(model: nn.Module) -> int:
 def multiply_adds_per_step(model: nn.Module, window: int = 1) -> int:
     """Multiply-adds for one new output step, counting weight products only.
 
-    ``window=1`` is streaming (one column per layer); a :class:`RecomputingTCN`
-    step costs the same per column for every one of the ``window`` columns it
-    recomputes (use ``window=model.receptive_field`` for the steady state).
-    An LSTM layer costs ``4 * hidden * (input + hidden)`` per step (four gates).
-    Biases, activations and weight normalisation are not counted.
+    ``window=1`` is streaming (one column per layer); a
+    :class:`RecomputingTCN` step costs the same per column for every one of
+    the ``window`` columns it recomputes (use
+    ``window=model.receptive_field`` for the steady state). An LSTM layer
+    costs ``4 * hidden * (input + hidden)`` per step (four gates). Biases,
+    activations and weight normalisation are not counted.
     """
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, int)
+        or window < 1
+    ):
         raise ValueError(f"window must be a positive int, got {window!r}")
     if isinstance(model, LSTMClassifier):
         lstm, total, inputs = model.lstm, 0, model.lstm.input_size
         for _ in range(lstm.num_layers):
             total += 4 * lstm.hidden_size * (inputs + lstm.hidden_size)
             inputs = lstm.hidden_size
-        return window * total + model.head.in_features * model.head.out_features
+        return (
+            window * total
+            + model.head.in_features * model.head.out_features
+        )
     tcn, head = _split_classifier(model)
     per_column = 0
     for block in tcn.blocks:
         for conv in (block.conv1.conv, block.conv2.conv):
-            per_column += conv.out_channels * conv.in_channels * conv.kernel_size[0]
+            per_column += (
+                conv.out_channels * conv.in_channels * conv.kernel_size[0]
+            )
         if isinstance(block.downsample, nn.Conv1d):
-            per_column += block.downsample.out_channels * block.downsample.in_channels
+            per_column += (
+                block.downsample.out_channels * block.downsample.in_channels
+            )
     head_cost = 0 if head is None else head.in_features * head.out_features
     return window * per_column + head_cost
 
 
-def step_latency(streamer: _Streamer, batch_size: int = 1, *, repeats: int = 200, warmup: int = 20,
-                 prefill: bool = True) -> Timing:
-    """Median wall time of one ``step`` for ``batch_size`` streams of random inputs.
+def step_latency(
+    streamer: _Streamer,
+    batch_size: int = 1,
+    *,
+    repeats: int = 200,
+    warmup: int = 20,
+    prefill: bool = True,
+) -> Timing:
+    """Median wall time of one ``step`` for ``batch_size``
+    streams of random inputs.
 
-    With ``prefill`` a :class:`RecomputingTCN` starts from a full window (its
-    steady state); the other streamers cost the same at every step anyway.
+    With ``prefill`` a :class:`RecomputingTCN` starts from a full window
+    (its steady state); the other streamers cost the same at every step
+    anyway.
     """
     if not isinstance(streamer, _Streamer):
-        raise TypeError(f"streamer must be a StreamingTCN, StreamingLSTM or RecomputingTCN, "
-                        f"got {type(streamer).__name__}")
+        raise TypeError(
+            "streamer must be a StreamingTCN, StreamingLSTM or "
+            "RecomputingTCN, "
+            f"got {type(streamer).__name__}"
+        )
     _check_batch_size(batch_size)
     x = torch.rand(batch_size, streamer.input_size)
     if prefill and isinstance(streamer, RecomputingTCN):
-        streamer.fill(torch.rand(batch_size, streamer.receptive_field, streamer.input_size))
+        streamer.fill(
+            torch.rand(
+                batch_size, streamer.receptive_field, streamer.input_size
+            )
+        )
     else:
         streamer.reset(batch_size)
-    return measure_latency(lambda: streamer.step(x), repeats=repeats, warmup=warmup)
+    return measure_latency(
+        lambda: streamer.step(x), repeats=repeats, warmup=warmup
+    )
 
 
-def latency_vs_streams(streamers: dict[str, _Streamer], batch_sizes: list[int], *,
-                       repeats: int = 50, warmup: int = 5) -> dict[str, list[Timing]]:
-    """:func:`step_latency` of every streamer at every number of parallel streams."""
+def latency_vs_streams(
+    streamers: dict[str, _Streamer],
+    batch_sizes: list[int],
+    *,
+    repeats: int = 50,
+    warmup: int = 5,
+) -> dict[str, list[Timing]]:
+    """:func:`step_latency` of every streamer at every number
+    of parallel streams."""
     if not streamers or not batch_sizes:
         raise ValueError("need at least one streamer and one batch size")
-    return {name: [step_latency(s, b, repeats=repeats, warmup=warmup) for b in batch_sizes]
-            for name, s in streamers.items()}
+    return {
+        name: [
+            step_latency(s, b, repeats=repeats, warmup=warmup)
+            for b in batch_sizes
+        ]
+        for name, s in streamers.items()
+    }
 
 
 class _OpCounter(TorchDispatchMode):
-    # sees every ATen operator call that reaches the dispatcher (composite ops such
-    # as linear arrive already split into their parts, e.g. t and addmm)
+    # sees every ATen operator call that reaches the dispatcher (composite
+    # ops such as linear arrive already split into their parts, e.g. t and
+    # addmm)
     def __init__(self):
         super().__init__()
         self.count = 0
@@ -363,12 +461,19 @@ def ops_per_step(streamer: _Streamer, batch_size: int = 1) -> int:
     count, not the multiply-adds, sets the time per step.
     """
     if not isinstance(streamer, _Streamer):
-        raise TypeError(f"streamer must be a StreamingTCN, StreamingLSTM or RecomputingTCN, "
-                        f"got {type(streamer).__name__}")
+        raise TypeError(
+            "streamer must be a StreamingTCN, StreamingLSTM or "
+            "RecomputingTCN, "
+            f"got {type(streamer).__name__}"
+        )
     _check_batch_size(batch_size)
     x = torch.rand(batch_size, streamer.input_size)
     if isinstance(streamer, RecomputingTCN):
-        streamer.fill(torch.rand(batch_size, streamer.receptive_field, streamer.input_size))
+        streamer.fill(
+            torch.rand(
+                batch_size, streamer.receptive_field, streamer.input_size
+            )
+        )
     else:
         streamer.reset(batch_size)
     with torch.inference_mode(), _OpCounter() as counter:
@@ -377,15 +482,19 @@ def ops_per_step(streamer: _Streamer, batch_size: int = 1) -> int:
 
 
 class LastStep(nn.Module):
-    """Wrap a streamer so that calling it on ``(batch, time, features)`` streams the
-    whole sequence and returns only the last step, ``(batch, outputs)``: the same
-    shape as a ``readout="last"`` classifier, so :func:`kd_lib.evaluate` works on it."""
+    """Wrap a streamer so that calling it on ``(batch, time, features)``
+    streams the whole sequence and returns only the last step,
+    ``(batch, outputs)``: the same shape as a ``readout="last"`` classifier,
+    so :func:`kd_lib.evaluate` works on it."""
 
     def __init__(self, streamer: _Streamer):
         super().__init__()
         if not isinstance(streamer, _Streamer):
-            raise TypeError(f"streamer must be a StreamingTCN, StreamingLSTM or RecomputingTCN, "
-                            f"got {type(streamer).__name__}")
+            raise TypeError(
+                "streamer must be a StreamingTCN, StreamingLSTM or "
+                "RecomputingTCN, "
+                f"got {type(streamer).__name__}"
+            )
         self.streamer = streamer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

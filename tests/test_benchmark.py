@@ -1,4 +1,5 @@
 """Behaviour of the LSTM-versus-TCN measuring tools in kd_lib.benchmark."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,27 +15,45 @@ from kd_lib import benchmark as bm  # noqa: E402
 
 def small_lstm(**kwargs):
     kd_lib.set_seed(0)
-    return kd_lib.LSTMClassifier(input_size=3, num_outputs=4, hidden_size=8, **kwargs)
+    return kd_lib.LSTMClassifier(
+        input_size=3, num_outputs=4, hidden_size=8, **kwargs
+    )
 
 
 def small_tcn(**kwargs):
     kd_lib.set_seed(0)
-    return kd_lib.TCNClassifier(input_size=3, num_outputs=4, channels=[5, 6, 6], kernel_size=3, **kwargs)
+    return kd_lib.TCNClassifier(
+        input_size=3,
+        num_outputs=4,
+        channels=[5, 6, 6],
+        kernel_size=3,
+        **kwargs,
+    )
 
 
 # ---------------------------------------------------------------- time
 
+
 def test_latency_sweep_returns_one_positive_median_per_length():
-    result = bm.latency_sweep({"lstm": small_lstm(), "tcn": small_tcn()}, [4, 16], batch_size=2,
-                              input_size=3, repeats=2)
+    result = bm.latency_sweep(
+        {"lstm": small_lstm(), "tcn": small_tcn()},
+        [4, 16],
+        batch_size=2,
+        input_size=3,
+        repeats=2,
+    )
     assert set(result) == {"lstm", "tcn"}
-    assert all(len(v) == 2 and all(s > 0 for s in v) for v in result.values())
+    assert all(
+        len(v) == 2 and all(s > 0 for s in v) for v in result.values()
+    )
 
 
 def test_time_training_step_leaves_no_gradients_and_the_weights_unchanged():
     model = small_tcn()
     before = [p.detach().clone() for p in model.parameters()]
-    timing = bm.time_training_step(model, torch.randn(2, 10, 3), torch.tensor([0, 3]), repeats=3)
+    timing = bm.time_training_step(
+        model, torch.randn(2, 10, 3), torch.tensor([0, 3]), repeats=3
+    )
     assert timing.repeats == 3 and timing.q25 <= timing.median <= timing.q75
     assert all(p.grad is None for p in model.parameters())
     for p, q in zip(model.parameters(), before):
@@ -43,8 +62,10 @@ def test_time_training_step_leaves_no_gradients_and_the_weights_unchanged():
 
 # ---------------------------------------------------------------- memory
 
+
 def test_peak_live_tensor_bytes_follows_frees():
-    assert bm.peak_live_tensor_bytes(lambda: torch.ones(1000) * 2) == 8000  # both alive at once
+    # both alive at once
+    assert bm.peak_live_tensor_bytes(lambda: torch.ones(1000) * 2) == 8000
 
     def free_then_allocate():
         a = torch.ones(1000)
@@ -53,14 +74,17 @@ def test_peak_live_tensor_bytes_follows_frees():
 
     assert bm.peak_live_tensor_bytes(free_then_allocate) == 4000
     x = torch.randn(100)
-    assert bm.peak_live_tensor_bytes(lambda: x.view(10, 10).t()) == 0  # views allocate nothing
+    # views allocate nothing
+    assert bm.peak_live_tensor_bytes(lambda: x.view(10, 10).t()) == 0
 
 
 @pytest.mark.parametrize("make", [small_lstm, small_tcn])
 def test_memory_grows_exactly_linearly_with_length(make):
     model = make()
     for measure in (bm.saved_activation_bytes, bm.peak_inference_bytes):
-        sizes = [measure(model, torch.randn(4, t, 3)) for t in (64, 128, 192)]
+        sizes = [
+            measure(model, torch.randn(4, t, 3)) for t in (64, 128, 192)
+        ]
         assert sizes[0] > 0
         assert sizes[2] - sizes[1] == sizes[1] - sizes[0] > 0
 
@@ -68,7 +92,8 @@ def test_memory_grows_exactly_linearly_with_length(make):
 def test_saved_activation_bytes_of_a_linear_layer_is_its_input():
     layer = nn.Linear(3, 5)
     x = torch.randn(2, 7, 3)
-    assert bm.saved_activation_bytes(layer, x) == x.numel() * 4  # the weight is not counted
+    # the weight is not counted
+    assert bm.saved_activation_bytes(layer, x) == x.numel() * 4
 
 
 def test_peak_inference_bytes_restores_the_training_mode():
@@ -78,6 +103,7 @@ def test_peak_inference_bytes_restores_the_training_mode():
 
 
 # ---------------------------------------------------------------- gradients
+
 
 def test_input_gradient_is_zero_outside_the_receptive_field():
     model = small_tcn()
@@ -91,15 +117,19 @@ def test_input_gradient_is_zero_outside_the_receptive_field():
 
 
 def test_gradient_norm_trace_reports_norms_before_clipping():
-    x = 50 * torch.randn(32, 6, 3)  # large inputs give gradients far above the threshold
+    # large inputs give gradients far above the threshold
+    x = 50 * torch.randn(32, 6, 3)
     y = torch.randint(0, 4, (32,))
     loader = kd_lib.make_loader(x, y, batch_size=8)
-    norms = bm.gradient_norm_trace(small_lstm(), loader, epochs=2, lr=1e-3, clip_grad_norm=1e-3)
+    norms = bm.gradient_norm_trace(
+        small_lstm(), loader, epochs=2, lr=1e-3, clip_grad_norm=1e-3
+    )
     assert len(norms) == 8
     assert max(norms) > 1e-3
 
 
-# ---------------------------------------------------------------- variable length
+# ---------------------------------------------------------- variable length
+
 
 def test_pad_sequences_left_and_right():
     a, b = torch.ones(2, 1), 2 * torch.ones(3, 1)
@@ -116,22 +146,33 @@ def test_doing_it_right_matches_one_at_a_time_and_the_bug_does_not():
     rf = tcn.receptive_field
     sequences = [torch.randn(n, 3) for n in (rf, rf + 5, rf + 20)]
     alone_lstm = bm.predict_variable_length(lstm, sequences, "alone")
-    torch.testing.assert_close(bm.predict_variable_length(lstm, sequences, "packed"), alone_lstm)
+    torch.testing.assert_close(
+        bm.predict_variable_length(lstm, sequences, "packed"), alone_lstm
+    )
     alone_tcn = bm.predict_variable_length(tcn, sequences, "alone")
-    # left zeros lie outside the receptive field of a sequence at least rf long
-    torch.testing.assert_close(bm.predict_variable_length(tcn, sequences, "left_pad"), alone_tcn)
+    # left zeros lie outside the receptive field of a sequence at least rf
+    # long
+    torch.testing.assert_close(
+        bm.predict_variable_length(tcn, sequences, "left_pad"), alone_tcn
+    )
     for model, alone in ((lstm, alone_lstm), (tcn, alone_tcn)):
-        buggy = bm.predict_variable_length(model, sequences, "right_pad_last")
-        torch.testing.assert_close(buggy[2], alone[2])  # the longest sequence has no padding
+        buggy = bm.predict_variable_length(
+            model, sequences, "right_pad_last"
+        )
+        # the longest sequence has no padding
+        torch.testing.assert_close(buggy[2], alone[2])
         assert not torch.allclose(buggy[0], alone[0])
 
 
-# ---------------------------------------------------------------- experiments and display
+# -------------------------------------------------- experiments and display
+
 
 def test_train_on_recall_is_a_fraction():
     kd_lib.set_seed(0)
     model = kd_lib.TCNClassifier(4, 4, [8], kernel_size=2)
-    acc = bm.train_on_recall(model, length=6, distance=1, epochs=1, num_train=64, num_test=40)
+    acc = bm.train_on_recall(
+        model, length=6, distance=1, epochs=1, num_train=64, num_test=40
+    )
     assert 0.0 <= acc <= 1.0
 
 
@@ -139,10 +180,18 @@ def test_digits_comparison_repeats_with_the_same_seed():
     def build():
         return kd_lib.TCNClassifier(1, 10, [4], kernel_size=2)
 
-    first = bm.digits_comparison({"tcn": build}, seeds=[0], permuted=False, epochs=1, lr=1e-2)
-    second = bm.digits_comparison({"tcn": build}, seeds=[0], permuted=False, epochs=1, lr=1e-2)
+    first = bm.digits_comparison(
+        {"tcn": build}, seeds=[0], permuted=False, epochs=1, lr=1e-2
+    )
+    second = bm.digits_comparison(
+        {"tcn": build}, seeds=[0], permuted=False, epochs=1, lr=1e-2
+    )
     assert first["tcn"]["accuracy"] == second["tcn"]["accuracy"]
-    assert len(first["tcn"]["models"]) == len(first["tcn"]["epoch_seconds"]) == 1
+    assert (
+        len(first["tcn"]["models"])
+        == len(first["tcn"]["epoch_seconds"])
+        == 1
+    )
 
 
 def test_draw_dilated_stack_marks_the_receptive_field():
@@ -156,44 +205,136 @@ def test_draw_dilated_stack_marks_the_receptive_field():
 def test_mean_spread_and_format_table():
     assert bm.mean_spread([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
     assert bm.mean_spread([5]) == (5.0, 0.0)
-    table = bm.format_table(["a", "b"], [["x", "a long cell"]], widths=[3, 6])
+    table = bm.format_table(
+        ["a", "b"], [["x", "a long cell"]], widths=[3, 6]
+    )
     lines = table.splitlines()
     assert lines[0].split() == ["a", "b"]
     assert lines[1] == "---  ------"
-    assert lines[2].split() == ["x", "a", "long"] and lines[3].strip() == "cell"
+    assert (
+        lines[2].split() == ["x", "a", "long"]
+        and lines[3].strip() == "cell"
+    )
 
 
-LOADER = kd_lib.make_loader(torch.randn(4, 5, 3), torch.tensor([0, 1, 2, 3]))
+LOADER = kd_lib.make_loader(
+    torch.randn(4, 5, 3), torch.tensor([0, 1, 2, 3])
+)
 
 
-@pytest.mark.parametrize("call,error", [
-    (lambda: bm.latency_sweep({}, [8]), TypeError),
-    (lambda: bm.latency_sweep({"m": small_tcn()}, []), ValueError),
-    (lambda: bm.latency_sweep({"m": small_tcn()}, [8.5]), TypeError),
-    (lambda: bm.time_training_step(small_tcn(), torch.randn(2, 5, 3), torch.tensor([0.0, 1.0])), TypeError),
-    (lambda: bm.time_training_step(small_tcn(), torch.randn(2, 5, 3), torch.tensor([0, 1]), repeats=0), ValueError),
-    (lambda: bm.saved_activation_bytes(small_tcn(), torch.randn(5, 3)), ValueError),
-    (lambda: bm.peak_inference_bytes("model", torch.randn(1, 5, 3)), TypeError),
-    (lambda: bm.peak_live_tensor_bytes(42), TypeError),
-    (lambda: bm.input_gradient_by_step(small_tcn(), torch.randn(2, 5, 3), torch.tensor([[0], [1]])), ValueError),
-    (lambda: bm.gradient_norm_trace(small_tcn(), [], epochs=1, lr=1e-3, clip_grad_norm=1.0), TypeError),
-    (lambda: bm.gradient_norm_trace(small_tcn(), LOADER, epochs=1, lr=0.0, clip_grad_norm=1.0), ValueError),
-    (lambda: bm.gradient_norm_trace(small_tcn(), LOADER, epochs=1, lr=1e-3, clip_grad_norm=-1.0), ValueError),
-    (lambda: bm.pad_sequences([torch.ones(2, 1)], side="middle"), ValueError),
-    (lambda: bm.pad_sequences([]), ValueError),
-    (lambda: bm.pad_sequences([torch.ones(2, 1), torch.ones(2, 2)]), ValueError),
-    (lambda: bm.pad_sequences([torch.ones(2, dtype=torch.long)]), ValueError),
-    (lambda: bm.predict_variable_length(small_tcn(), [torch.ones(4, 3)], "packed"), TypeError),
-    (lambda: bm.predict_variable_length(small_tcn(), [torch.ones(4, 3)], "mask"), ValueError),
-    (lambda: bm.predict_variable_length(small_tcn(readout="sequence"), [torch.ones(4, 3)], "alone"), ValueError),
-    (lambda: bm.digits_comparison({}, seeds=[0], permuted=False, epochs=1, lr=1e-2), TypeError),
-    (lambda: bm.digits_comparison({"m": small_tcn}, seeds=[], permuted=False, epochs=1, lr=1e-2), ValueError),
-    (lambda: bm.draw_dilated_stack(kernel_size=1), ValueError),
-    (lambda: bm.mean_spread([]), ValueError),
-    (lambda: bm.format_table([], []), ValueError),
-    (lambda: bm.format_table(["a"], [["x", "y"]]), ValueError),
-    (lambda: bm.format_table(["a"], [["x"]], widths=[1, 2]), ValueError),
-])
+@pytest.mark.parametrize(
+    "call,error",
+    [
+        (lambda: bm.latency_sweep({}, [8]), TypeError),
+        (lambda: bm.latency_sweep({"m": small_tcn()}, []), ValueError),
+        (lambda: bm.latency_sweep({"m": small_tcn()}, [8.5]), TypeError),
+        (
+            lambda: bm.time_training_step(
+                small_tcn(), torch.randn(2, 5, 3), torch.tensor([0.0, 1.0])
+            ),
+            TypeError,
+        ),
+        (
+            lambda: bm.time_training_step(
+                small_tcn(),
+                torch.randn(2, 5, 3),
+                torch.tensor([0, 1]),
+                repeats=0,
+            ),
+            ValueError,
+        ),
+        (
+            lambda: bm.saved_activation_bytes(
+                small_tcn(), torch.randn(5, 3)
+            ),
+            ValueError,
+        ),
+        (
+            lambda: bm.peak_inference_bytes("model", torch.randn(1, 5, 3)),
+            TypeError,
+        ),
+        (lambda: bm.peak_live_tensor_bytes(42), TypeError),
+        (
+            lambda: bm.input_gradient_by_step(
+                small_tcn(), torch.randn(2, 5, 3), torch.tensor([[0], [1]])
+            ),
+            ValueError,
+        ),
+        (
+            lambda: bm.gradient_norm_trace(
+                small_tcn(), [], epochs=1, lr=1e-3, clip_grad_norm=1.0
+            ),
+            TypeError,
+        ),
+        (
+            lambda: bm.gradient_norm_trace(
+                small_tcn(), LOADER, epochs=1, lr=0.0, clip_grad_norm=1.0
+            ),
+            ValueError,
+        ),
+        (
+            lambda: bm.gradient_norm_trace(
+                small_tcn(), LOADER, epochs=1, lr=1e-3, clip_grad_norm=-1.0
+            ),
+            ValueError,
+        ),
+        (
+            lambda: bm.pad_sequences([torch.ones(2, 1)], side="middle"),
+            ValueError,
+        ),
+        (lambda: bm.pad_sequences([]), ValueError),
+        (
+            lambda: bm.pad_sequences([torch.ones(2, 1), torch.ones(2, 2)]),
+            ValueError,
+        ),
+        (
+            lambda: bm.pad_sequences([torch.ones(2, dtype=torch.long)]),
+            ValueError,
+        ),
+        (
+            lambda: bm.predict_variable_length(
+                small_tcn(), [torch.ones(4, 3)], "packed"
+            ),
+            TypeError,
+        ),
+        (
+            lambda: bm.predict_variable_length(
+                small_tcn(), [torch.ones(4, 3)], "mask"
+            ),
+            ValueError,
+        ),
+        (
+            lambda: bm.predict_variable_length(
+                small_tcn(readout="sequence"), [torch.ones(4, 3)], "alone"
+            ),
+            ValueError,
+        ),
+        (
+            lambda: bm.digits_comparison(
+                {}, seeds=[0], permuted=False, epochs=1, lr=1e-2
+            ),
+            TypeError,
+        ),
+        (
+            lambda: bm.digits_comparison(
+                {"m": small_tcn},
+                seeds=[],
+                permuted=False,
+                epochs=1,
+                lr=1e-2,
+            ),
+            ValueError,
+        ),
+        (lambda: bm.draw_dilated_stack(kernel_size=1), ValueError),
+        (lambda: bm.mean_spread([]), ValueError),
+        (lambda: bm.format_table([], []), ValueError),
+        (lambda: bm.format_table(["a"], [["x", "y"]]), ValueError),
+        (
+            lambda: bm.format_table(["a"], [["x"]], widths=[1, 2]),
+            ValueError,
+        ),
+    ],
+)
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()

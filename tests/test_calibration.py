@@ -1,4 +1,5 @@
 """Calibration measures."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,18 +12,24 @@ from kd_lib import calibration
 
 
 def test_perfectly_calibrated_predictions_have_near_zero_ece():
-    """Draw labels from the model's own probabilities: then confidence equals accuracy."""
+    """Draw labels from the model's own probabilities: then
+    confidence equals accuracy."""
     kd_lib.set_seed(0)
     logits = torch.randn(20000, 5) * 2
     probs = torch.softmax(logits, -1)
     labels = torch.multinomial(probs, 1).squeeze(1)
-    assert calibration.expected_calibration_error(logits, labels, num_bins=10) < 0.02
+    assert (
+        calibration.expected_calibration_error(logits, labels, num_bins=10)
+        < 0.02
+    )
 
 
 def test_overconfident_predictions_have_large_ece():
     logits = torch.tensor([[10.0, 0.0]] * 100)  # ~100 % confident
     labels = torch.tensor([0] * 50 + [1] * 50)  # right half the time
-    assert calibration.expected_calibration_error(logits, labels) == pytest.approx(0.5, abs=1e-3)
+    assert calibration.expected_calibration_error(
+        logits, labels
+    ) == pytest.approx(0.5, abs=1e-3)
 
 
 def test_bins_count_every_prediction_once():
@@ -31,8 +38,10 @@ def test_bins_count_every_prediction_once():
     bins = calibration.reliability_bins(logits, labels, num_bins=7)
     assert bins.counts.sum() == 333 and len(bins.counts) == 7
     filled = bins.counts > 0
-    assert ((bins.confidence[filled] > bins.edges[:-1][filled]) &
-            (bins.confidence[filled] <= bins.edges[1:][filled])).all()
+    assert (
+        (bins.confidence[filled] > bins.edges[:-1][filled])
+        & (bins.confidence[filled] <= bins.edges[1:][filled])
+    ).all()
 
 
 def test_agreement():
@@ -43,17 +52,54 @@ def test_agreement():
 
 def test_plot_reliability_draws_one_bar_per_filled_bin():
     logits = torch.tensor([[3.0, 0.0], [0.2, 0.0], [0.0, 5.0]])
-    ax = calibration.plot_reliability(logits, torch.tensor([0, 1, 1]), num_bins=5)
-    assert len(ax.patches) == int((calibration.reliability_bins(logits, torch.tensor([0, 1, 1]), 5).counts > 0).sum())
+    ax = calibration.plot_reliability(
+        logits, torch.tensor([0, 1, 1]), num_bins=5
+    )
+    assert len(ax.patches) == int(
+        (
+            calibration.reliability_bins(
+                logits, torch.tensor([0, 1, 1]), 5
+            ).counts
+            > 0
+        ).sum()
+    )
 
 
-@pytest.mark.parametrize("call,error", [
-    (lambda: calibration.expected_calibration_error(torch.randn(3, 2), torch.tensor([0, 1])), ValueError),
-    (lambda: calibration.expected_calibration_error(torch.randn(3), torch.tensor([0, 1, 1])), ValueError),
-    (lambda: calibration.expected_calibration_error(torch.randn(2, 2), torch.tensor([0.0, 1.0])), TypeError),
-    (lambda: calibration.reliability_bins(torch.randn(2, 2), torch.tensor([0, 1]), num_bins=0), ValueError),
-    (lambda: calibration.agreement(torch.randn(2, 2), torch.randn(2, 3)), ValueError),
-])
+@pytest.mark.parametrize(
+    "call,error",
+    [
+        (
+            lambda: calibration.expected_calibration_error(
+                torch.randn(3, 2), torch.tensor([0, 1])
+            ),
+            ValueError,
+        ),
+        (
+            lambda: calibration.expected_calibration_error(
+                torch.randn(3), torch.tensor([0, 1, 1])
+            ),
+            ValueError,
+        ),
+        (
+            lambda: calibration.expected_calibration_error(
+                torch.randn(2, 2), torch.tensor([0.0, 1.0])
+            ),
+            TypeError,
+        ),
+        (
+            lambda: calibration.reliability_bins(
+                torch.randn(2, 2), torch.tensor([0, 1]), num_bins=0
+            ),
+            ValueError,
+        ),
+        (
+            lambda: calibration.agreement(
+                torch.randn(2, 2), torch.randn(2, 3)
+            ),
+            ValueError,
+        ),
+    ],
+)
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()

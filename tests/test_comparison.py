@@ -1,4 +1,6 @@
-"""Paired differences over seeds and the verdicts worded by their intervals."""
+"""Paired differences over seeds and the verdicts worded by their
+intervals."""
+
 import math
 
 import pytest
@@ -15,13 +17,18 @@ def test_interval_matches_the_t_formula():
     sd = math.sqrt(sum((v - mean) ** 2 for v in diffs) / 4)
     half = 2.7764451051977987 * sd / math.sqrt(5)  # t_{0.975, 4}
     assert d.mean == pytest.approx(mean)
-    assert (d.low, d.high) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert (d.low, d.high) == (
+        pytest.approx(mean - half),
+        pytest.approx(mean + half),
+    )
     assert d.n == 5 and d.positive_seeds == 5 and d.excludes_zero()
-    assert all(type(v) is float for v in (d.mean, d.low, d.high))  # plain floats: JSON, glue
+    # plain floats: JSON, glue
+    assert all(type(v) is float for v in (d.mean, d.low, d.high))
 
 
 def test_pairing_removes_the_shared_seed_effect():
-    """Seeds that differ a lot but move together: the paired interval is narrow."""
+    """Seeds that differ a lot but move together: the
+    paired interval is narrow."""
     a = [0.50, 0.90, 0.60, 0.80, 0.70]
     b = [v + 0.02 + 0.001 * i for i, v in enumerate(a)]
     d = paired_difference(a, b)
@@ -31,20 +38,29 @@ def test_pairing_removes_the_shared_seed_effect():
 def test_swapping_the_arms_flips_the_sign_and_wider_confidence_widens():
     a, b = [1.0, 2.0, 3.0, 4.0], [1.5, 2.1, 3.9, 4.2]
     d, back = paired_difference(a, b), paired_difference(b, a)
-    assert back.mean == pytest.approx(-d.mean) and back.low == pytest.approx(-d.high)
+    assert back.mean == pytest.approx(
+        -d.mean
+    ) and back.low == pytest.approx(-d.high)
     wide = paired_difference(a, b, confidence=0.99)
     assert wide.low < d.low and wide.high > d.high
 
 
 def test_verdicts_follow_the_interval():
     def diff(low, high):
-        return PairedDifference((0.0, 0.0), (low + high) / 2, low, high, 0.95)
+        return PairedDifference(
+            (0.0, 0.0), (low + high) / 2, low, high, 0.95
+        )
+
     assert verdict(diff(0.01, 0.05)) == "better"
-    assert verdict(diff(0.001, 0.005)) == "better"  # small, but the interval excludes 0
+    # small, but the interval excludes 0
+    assert verdict(diff(0.001, 0.005)) == "better"
     assert verdict(diff(-0.05, -0.01)) == "worse"
     assert verdict(diff(-0.01, 0.02)) == "inconclusive"
     assert verdict(diff(-0.005, 0.008)) == "equivalent"
-    assert verdict(diff(-0.015, 0.015), equivalence_margin=0.02) == "equivalent"
+    assert (
+        verdict(diff(-0.015, 0.015), equivalence_margin=0.02)
+        == "equivalent"
+    )
 
 
 def test_format_reads_in_points():
@@ -53,14 +69,17 @@ def test_format_reads_in_points():
     assert d.format().endswith("n = 3)")
 
 
-@pytest.mark.parametrize("a, b, kwargs, error", [
-    ([1.0, 2.0], [1.0], {}, ValueError),
-    ([1.0], [2.0], {}, ValueError),
-    ([1.0, float("nan")], [1.0, 2.0], {}, TypeError),
-    (["x", 1.0], [1.0, 2.0], {}, TypeError),
-    ([1.0, 2.0], [1.0, 2.0], {"confidence": 95}, ValueError),
-    ([1.0, 2.0], [1.0, 2.0], {"confidence": 1.0}, ValueError),
-])
+@pytest.mark.parametrize(
+    "a, b, kwargs, error",
+    [
+        ([1.0, 2.0], [1.0], {}, ValueError),
+        ([1.0], [2.0], {}, ValueError),
+        ([1.0, float("nan")], [1.0, 2.0], {}, TypeError),
+        (["x", 1.0], [1.0, 2.0], {}, TypeError),
+        ([1.0, 2.0], [1.0, 2.0], {"confidence": 95}, ValueError),
+        ([1.0, 2.0], [1.0, 2.0], {"confidence": 1.0}, ValueError),
+    ],
+)
 def test_bad_input_is_rejected(a, b, kwargs, error):
     with pytest.raises(error):
         paired_difference(a, b, **kwargs)
@@ -70,4 +89,6 @@ def test_verdict_rejects_bad_input():
     with pytest.raises(TypeError):
         verdict((0.1, 0.2))
     with pytest.raises(ValueError):
-        verdict(paired_difference([1.0, 2.0], [2.0, 3.5]), equivalence_margin=-1)
+        verdict(
+            paired_difference([1.0, 2.0], [2.0, 3.5]), equivalence_margin=-1
+        )

@@ -1,4 +1,5 @@
 """Data sets and generators."""
+
 import math
 
 import pytest
@@ -20,7 +21,8 @@ def test_permuted_digits_are_one_fixed_permutation_of_the_pixels():
     xp_again, _ = kd_lib.load_digits_sequences(permuted=True)
     torch.testing.assert_close(xp, xp_again)
     assert not torch.equal(x, xp)
-    # the same permutation for every image: sorting each sequence gives the same values
+    # the same permutation for every image: sorting each sequence gives the
+    # same values
     torch.testing.assert_close(x.sort(dim=1).values, xp.sort(dim=1).values)
 
 
@@ -40,8 +42,18 @@ def test_digits_splits_are_fixed_disjoint_and_stratified():
 def test_shuffled_loader_order_depends_on_its_seed_only():
     x = torch.arange(100).float().view(100, 1, 1)
     y = torch.arange(100)
-    first = [b[1] for b in kd_lib.make_loader(x, y, batch_size=10, shuffle=True, seed=3)]
-    second = [b[1] for b in kd_lib.make_loader(x, y, batch_size=10, shuffle=True, seed=3)]
+    first = [
+        b[1]
+        for b in kd_lib.make_loader(
+            x, y, batch_size=10, shuffle=True, seed=3
+        )
+    ]
+    second = [
+        b[1]
+        for b in kd_lib.make_loader(
+            x, y, batch_size=10, shuffle=True, seed=3
+        )
+    ]
     assert all(torch.equal(a, b) for a, b in zip(first, second))
     assert not torch.equal(torch.cat(first), y)
 
@@ -50,9 +62,13 @@ def test_adding_problem_targets_are_the_marked_sums():
     x, y = kd_lib.adding_problem(500, 50, seed=1)
     assert x.shape == (500, 50, 2) and y.shape == (500, 1)
     assert (x[..., 1].sum(1) == 2).all()
-    torch.testing.assert_close((x[..., 0] * x[..., 1]).sum(1, keepdim=True), y)
+    torch.testing.assert_close(
+        (x[..., 0] * x[..., 1]).sum(1, keepdim=True), y
+    )
     # predicting the mean (1.0) scores about 1/6
-    assert ((y - 1.0) ** 2).mean().item() == pytest.approx(kd_lib.ADDING_CHANCE_MSE, rel=0.15)
+    assert ((y - 1.0) ** 2).mean().item() == pytest.approx(
+        kd_lib.ADDING_CHANCE_MSE, rel=0.15
+    )
 
 
 def test_copy_memory_layout_and_chance_loss():
@@ -62,7 +78,9 @@ def test_copy_memory_layout_and_chance_loss():
     torch.testing.assert_close(y[:, -10:], tokens[:, :10])
     assert (tokens[:, 39] == 9).all()
     assert (y[:, :-10] == 0).all()
-    assert kd_lib.copy_memory_chance_loss(1000) == pytest.approx(10 * math.log(8) / 1020)
+    assert kd_lib.copy_memory_chance_loss(1000) == pytest.approx(
+        10 * math.log(8) / 1020
+    )
     # the memoryless strategy's loss, computed directly, equals the formula
     probs = torch.zeros(50, 10)
     probs[:-10, 0] = 1.0
@@ -72,26 +90,47 @@ def test_copy_memory_layout_and_chance_loss():
 
 
 def test_recall_at_distance_label_is_the_symbol_d_steps_back():
-    x, y = kd_lib.recall_at_distance(200, length=20, distance=7, num_classes=5, seed=0)
+    x, y = kd_lib.recall_at_distance(
+        200, length=20, distance=7, num_classes=5, seed=0
+    )
     assert x.shape == (200, 20, 5)
     torch.testing.assert_close(x[:, 20 - 1 - 7].argmax(-1), y)
-    x2, y2 = kd_lib.recall_at_distance(200, length=20, distance=7, num_classes=5, seed=0)
+    x2, y2 = kd_lib.recall_at_distance(
+        200, length=20, distance=7, num_classes=5, seed=0
+    )
     torch.testing.assert_close(x, x2)
 
 
-@pytest.mark.parametrize("call,error", [
-    (lambda: kd_lib.digits_splits(val_fraction=0.0), ValueError),
-    (lambda: kd_lib.digits_splits(val_fraction=0.5, test_fraction=0.5), ValueError),
-    (lambda: kd_lib.make_loader(torch.zeros(3), torch.zeros(4)), ValueError),
-    (lambda: kd_lib.make_loader([1, 2, 3]), TypeError),
-    (lambda: kd_lib.make_loader(torch.zeros(3), batch_size=0), ValueError),
-    (lambda: kd_lib.adding_problem(10, 1), ValueError),
-    (lambda: kd_lib.adding_problem(10.5, 10), TypeError),
-    (lambda: kd_lib.copy_memory(0, 10), ValueError),
-    (lambda: kd_lib.recall_at_distance(10, 8, 8), ValueError),
-    (lambda: kd_lib.recall_at_distance(10, 8, -1), ValueError),
-    (lambda: kd_lib.recall_at_distance(10, 8, 2, num_classes=1), ValueError),
-])
+@pytest.mark.parametrize(
+    "call,error",
+    [
+        (lambda: kd_lib.digits_splits(val_fraction=0.0), ValueError),
+        (
+            lambda: kd_lib.digits_splits(
+                val_fraction=0.5, test_fraction=0.5
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.make_loader(torch.zeros(3), torch.zeros(4)),
+            ValueError,
+        ),
+        (lambda: kd_lib.make_loader([1, 2, 3]), TypeError),
+        (
+            lambda: kd_lib.make_loader(torch.zeros(3), batch_size=0),
+            ValueError,
+        ),
+        (lambda: kd_lib.adding_problem(10, 1), ValueError),
+        (lambda: kd_lib.adding_problem(10.5, 10), TypeError),
+        (lambda: kd_lib.copy_memory(0, 10), ValueError),
+        (lambda: kd_lib.recall_at_distance(10, 8, 8), ValueError),
+        (lambda: kd_lib.recall_at_distance(10, 8, -1), ValueError),
+        (
+            lambda: kd_lib.recall_at_distance(10, 8, 2, num_classes=1),
+            ValueError,
+        ),
+    ],
+)
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
@@ -105,7 +144,11 @@ def test_jitter_moves_whole_digits_by_at_most_one_pixel():
     # every jittered digit is some shift of the original (with blank fill)
     images = torch.nn.functional.pad(x.view(-1, 8, 8), (1, 1, 1, 1))
     for i in range(len(x)):
-        shifts = [images[i, r:r + 8, c:c + 8] for r in range(3) for c in range(3)]
+        shifts = [
+            images[i, r : r + 8, c : c + 8]
+            for r in range(3)
+            for c in range(3)
+        ]
         assert any(torch.equal(jittered[i].view(8, 8), s) for s in shifts)
     assert not torch.equal(jittered, x)
     assert torch.equal(kd_lib.jitter_digits(x, max_shift=0), x)
@@ -121,19 +164,27 @@ def test_vowels_are_standardised_left_padded_and_split_by_speaker():
     assert s.sizes() == {"train": 225, "val": 45, "test": 370}
     assert s.x_train.shape[1:] == (29, 12)
     assert torch.equal(torch.bincount(s.y_val), torch.full((9,), 5))
-    # standardised with the training statistics: the real frames have mean ~0, sd ~1
+    # standardised with the training statistics: the real frames have mean
+    # ~0, sd ~1
     frames = s.x_train.reshape(-1, 12)
     real = frames[frames.abs().sum(1) > 0]
-    assert real.mean(0).abs().max() < 0.05 and (real.std(0) - 1).abs().max() < 0.05
+    assert (
+        real.mean(0).abs().max() < 0.05
+        and (real.std(0) - 1).abs().max() < 0.05
+    )
     # left-padded: every sequence ends on the last step
-    assert (s.x_train[:, -1].abs().sum(1) > 0).all() and (s.x_test[:, -1].abs().sum(1) > 0).all()
+    assert (s.x_train[:, -1].abs().sum(1) > 0).all() and (
+        s.x_test[:, -1].abs().sum(1) > 0
+    ).all()
 
 
 def test_ts_reader_parses_channels_and_labels(tmp_path):
     from kd_lib.data import _read_ts
 
     path = tmp_path / "toy.ts"
-    path.write_text("# comment\n@problemName toy\n@data\n1,2,3:4,5,6:2\n7,8:9,10:1\n")
+    path.write_text(
+        "# comment\n@problemName toy\n@data\n1,2,3:4,5,6:2\n7,8:9,10:1\n"
+    )
     sequences, labels = _read_ts(path)
     assert [tuple(s.shape) for s in sequences] == [(3, 2), (2, 2)]
     assert torch.equal(sequences[0][:, 1], torch.tensor([4.0, 5.0, 6.0]))
@@ -153,23 +204,64 @@ def test_splits_from_your_own_arrays():
     x, y = _arrays()
     s = kd_lib.SequenceSplits.from_arrays(x, y, x[:6], y[:6], x[:3], y[:3])
     assert s.sizes() == {"train": 12, "val": 6, "test": 3}
-    assert s.x_train.dtype == torch.float32 and s.y_train.dtype == torch.long
+    assert (
+        s.x_train.dtype == torch.float32 and s.y_train.dtype == torch.long
+    )
     assert s.x_train.shape == (12, 5, 2)
 
 
-@pytest.mark.parametrize("change, error, message", [
-    (lambda a: a.update(x_train=a["x_train"][:, :, 0]), ValueError, "x_train must be"),
-    (lambda a: a["x_val"].__setitem__((0, 0, 0), float("nan")), ValueError, "x_val contains NaN"),
-    (lambda a: a.update(y_test=a["y_test"].astype("float32")), TypeError, "integer class labels"),
-    (lambda a: a.update(y_val=a["y_val"][:4]), ValueError, "one label per row"),
-    (lambda a: a.update(x_test=a["x_test"][:, :4]), ValueError, "x_test has"),
-    (lambda a: a["y_val"].__setitem__(0, 7), ValueError, "labels in 0 .. 2"),
-    (lambda a: a.update(y_train=a["y_train"] * 2), ValueError, "no example of class"),
-])
-def test_splits_from_arrays_reject_bad_input_clearly(change, error, message):
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (
+            lambda a: a.update(x_train=a["x_train"][:, :, 0]),
+            ValueError,
+            "x_train must be",
+        ),
+        (
+            lambda a: a["x_val"].__setitem__((0, 0, 0), float("nan")),
+            ValueError,
+            "x_val contains NaN",
+        ),
+        (
+            lambda a: a.update(y_test=a["y_test"].astype("float32")),
+            TypeError,
+            "integer class labels",
+        ),
+        (
+            lambda a: a.update(y_val=a["y_val"][:4]),
+            ValueError,
+            "one label per row",
+        ),
+        (
+            lambda a: a.update(x_test=a["x_test"][:, :4]),
+            ValueError,
+            "x_test has",
+        ),
+        (
+            lambda a: a["y_val"].__setitem__(0, 7),
+            ValueError,
+            "labels in 0 .. 2",
+        ),
+        (
+            lambda a: a.update(y_train=a["y_train"] * 2),
+            ValueError,
+            "no example of class",
+        ),
+    ],
+)
+def test_splits_from_arrays_reject_bad_input_clearly(
+    change, error, message
+):
     x, y = _arrays()
-    arrays = {"x_train": x.copy(), "y_train": y.copy(), "x_val": x[:6].copy(), "y_val": y[:6].copy(),
-              "x_test": x[:3].copy(), "y_test": y[:3].copy()}
+    arrays = {
+        "x_train": x.copy(),
+        "y_train": y.copy(),
+        "x_val": x[:6].copy(),
+        "y_val": y[:6].copy(),
+        "x_test": x[:3].copy(),
+        "y_test": y[:3].copy(),
+    }
     change(arrays)
     with pytest.raises(error, match=message):
         kd_lib.SequenceSplits.from_arrays(**arrays)

@@ -1,4 +1,5 @@
 """Soft targets and the Hinton distillation loss."""
+
 import math
 
 import pytest
@@ -18,19 +19,28 @@ def test_soft_targets_are_distributions_that_flatten_with_temperature():
         assert (p > 0).all()
         entropies.append(-(p * p.log()).sum(-1).mean().item())
     assert all(a < b for a, b in zip(entropies, entropies[1:]))
-    assert entropies[-1] == pytest.approx(math.log(10), abs=1e-3)  # uniform in the limit
+    # uniform in the limit
+    assert entropies[-1] == pytest.approx(math.log(10), abs=1e-3)
 
 
 def test_soft_targets_keep_the_ranking():
     logits = torch.tensor([[3.0, 1.0, 2.0, -1.0]])
     for t in (0.3, 1.0, 10.0):
-        assert kd_lib.soft_targets(logits, t).argsort().tolist() == logits.argsort().tolist()
+        assert (
+            kd_lib.soft_targets(logits, t).argsort().tolist()
+            == logits.argsort().tolist()
+        )
 
 
 def test_loss_is_zero_when_student_equals_teacher_and_alpha_is_one():
     logits = torch.randn(8, 5)
-    loss = kd_lib.distillation_loss(logits, logits.clone(), torch.zeros(8, dtype=torch.long),
-                                    temperature=3.0, alpha=1.0)
+    loss = kd_lib.distillation_loss(
+        logits,
+        logits.clone(),
+        torch.zeros(8, dtype=torch.long),
+        temperature=3.0,
+        alpha=1.0,
+    )
     assert loss.item() == pytest.approx(0.0, abs=1e-6)
 
 
@@ -46,13 +56,18 @@ def _soft_gradient_norm(temperature, scale_by_t2):
     kd_lib.set_seed(0)
     student = (torch.randn(64, 10)).requires_grad_()
     teacher = torch.randn(64, 10)
-    kd_lib.distillation_loss(student, teacher, None, temperature, scale_by_t2=scale_by_t2).backward()
+    kd_lib.distillation_loss(
+        student, teacher, None, temperature, scale_by_t2=scale_by_t2
+    ).backward()
     return student.grad.norm().item()
 
 
 def test_t_squared_keeps_the_gradient_scale():
-    """Without T² the soft gradient shrinks as 1/T²; with it, it levels off."""
-    unscaled = {t: _soft_gradient_norm(t, False) for t in (10.0, 20.0, 40.0)}
+    """Without T² the soft gradient shrinks as 1/T²; with it, it levels
+    off."""
+    unscaled = {
+        t: _soft_gradient_norm(t, False) for t in (10.0, 20.0, 40.0)
+    }
     scaled = {t: _soft_gradient_norm(t, True) for t in (10.0, 20.0, 40.0)}
     assert unscaled[10.0] / unscaled[20.0] == pytest.approx(4.0, rel=0.05)
     assert unscaled[20.0] / unscaled[40.0] == pytest.approx(4.0, rel=0.02)
@@ -66,7 +81,9 @@ def test_soft_gradient_is_difference_of_tempered_distributions():
     t = torch.randn(4, 6)
     temp = 3.0
     kd_lib.distillation_loss(s, t, None, temp, scale_by_t2=False).backward()
-    expected = (F.softmax(s / temp, -1) - F.softmax(t / temp, -1)) / temp / len(s)
+    expected = (
+        (F.softmax(s / temp, -1) - F.softmax(t / temp, -1)) / temp / len(s)
+    )
     torch.testing.assert_close(s.grad, expected.detach())
 
 
@@ -80,14 +97,18 @@ def test_unlabelled_rows_use_only_the_soft_term():
     expected = 0.3 * soft + 0.7 * F.cross_entropy(s[labelled], y[labelled])
     torch.testing.assert_close(loss, expected)
     all_unlabelled = torch.full((6,), kd_lib.UNLABELLED)
-    torch.testing.assert_close(kd_lib.distillation_loss(s, t, all_unlabelled, 2.0, 0.3), 0.3 * soft)
+    torch.testing.assert_close(
+        kd_lib.distillation_loss(s, t, all_unlabelled, 2.0, 0.3), 0.3 * soft
+    )
 
 
 def test_distillation_loss_module_matches_function():
     s, t = torch.randn(5, 3), torch.randn(5, 3)
     y = torch.randint(0, 3, (5,))
     loss = kd_lib.DistillationLoss(temperature=2.5, alpha=0.6)
-    torch.testing.assert_close(loss(s, y, t), kd_lib.distillation_loss(s, t, y, 2.5, 0.6))
+    torch.testing.assert_close(
+        loss(s, y, t), kd_lib.distillation_loss(s, t, y, 2.5, 0.6)
+    )
 
 
 def test_teacher_logits_match_the_model_and_restore_mode():
@@ -100,18 +121,49 @@ def test_teacher_logits_match_the_model_and_restore_mode():
     torch.testing.assert_close(logits, teacher.eval()(x).detach())
 
 
-@pytest.mark.parametrize("call,error", [
-    (lambda: kd_lib.soft_targets(torch.randn(3, 4), 0.0), ValueError),
-    (lambda: kd_lib.soft_targets(torch.randn(3, 4), -1.0), ValueError),
-    (lambda: kd_lib.soft_targets([1.0, 2.0], 1.0), TypeError),
-    (lambda: kd_lib.distillation_loss(torch.randn(3, 4), torch.randn(3, 4), None, 2.0, 1.5), ValueError),
-    (lambda: kd_lib.distillation_loss(torch.randn(3, 4), torch.randn(3, 4), None, 2.0, -0.1), ValueError),
-    (lambda: kd_lib.distillation_loss(torch.randn(3, 4), torch.randn(3, 5)), ValueError),
-    (lambda: kd_lib.distillation_loss(torch.randn(3, 4), torch.randn(3, 4), torch.tensor([0, 1])), ValueError),
-    (lambda: kd_lib.distillation_loss(torch.randn(12), torch.randn(12)), ValueError),
-    (lambda: kd_lib.DistillationLoss(temperature=0), ValueError),
-    (lambda: kd_lib.teacher_logits("model", torch.randn(2, 3, 1)), TypeError),
-])
+@pytest.mark.parametrize(
+    "call,error",
+    [
+        (lambda: kd_lib.soft_targets(torch.randn(3, 4), 0.0), ValueError),
+        (lambda: kd_lib.soft_targets(torch.randn(3, 4), -1.0), ValueError),
+        (lambda: kd_lib.soft_targets([1.0, 2.0], 1.0), TypeError),
+        (
+            lambda: kd_lib.distillation_loss(
+                torch.randn(3, 4), torch.randn(3, 4), None, 2.0, 1.5
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.distillation_loss(
+                torch.randn(3, 4), torch.randn(3, 4), None, 2.0, -0.1
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.distillation_loss(
+                torch.randn(3, 4), torch.randn(3, 5)
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.distillation_loss(
+                torch.randn(3, 4), torch.randn(3, 4), torch.tensor([0, 1])
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.distillation_loss(
+                torch.randn(12), torch.randn(12)
+            ),
+            ValueError,
+        ),
+        (lambda: kd_lib.DistillationLoss(temperature=0), ValueError),
+        (
+            lambda: kd_lib.teacher_logits("model", torch.randn(2, 3, 1)),
+            TypeError,
+        ),
+    ],
+)
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()

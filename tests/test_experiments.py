@@ -1,12 +1,14 @@
-"""The distillation chapter's small helpers: label masks, the gap closed, formatting."""
+"""The distillation chapter's small helpers: label masks, the
+gap closed, formatting."""
+
 import pytest
 import torch
 
 import kd_lib
 from kd_lib import experiments
 
+# ------------------------------------------------------------ label subsets
 
-# ----------------------------------------------------------------- label subsets
 
 @pytest.mark.parametrize("fraction", [0.05, 0.1, 0.25, 1.0])
 def test_label_mask_is_stratified_and_of_the_requested_size(fraction):
@@ -15,15 +17,21 @@ def test_label_mask_is_stratified_and_of_the_requested_size(fraction):
     assert mask.dtype == torch.bool and mask.shape == labels.shape
     for c in range(10):
         in_class = labels == c
-        assert mask[in_class].sum() == max(1, round(fraction * in_class.sum().item()))
+        assert mask[in_class].sum() == max(
+            1, round(fraction * in_class.sum().item())
+        )
     assert abs(mask.float().mean().item() - fraction) < 0.01
 
 
 def test_label_mask_depends_on_the_seed_and_repeats_with_it():
     labels = kd_lib.digits_splits().y_train
     a = experiments.stratified_label_mask(labels, 0.1, seed=0)
-    assert torch.equal(a, experiments.stratified_label_mask(labels, 0.1, seed=0))
-    assert not torch.equal(a, experiments.stratified_label_mask(labels, 0.1, seed=1))
+    assert torch.equal(
+        a, experiments.stratified_label_mask(labels, 0.1, seed=0)
+    )
+    assert not torch.equal(
+        a, experiments.stratified_label_mask(labels, 0.1, seed=1)
+    )
 
 
 def test_every_class_keeps_a_label_even_when_the_fraction_rounds_to_zero():
@@ -32,29 +40,48 @@ def test_every_class_keeps_a_label_even_when_the_fraction_rounds_to_zero():
     assert mask[:50].sum() == 2 and mask[50:].sum() == 1
 
 
-@pytest.mark.parametrize("fraction, error", [(0.0, ValueError), (1.5, ValueError), (-0.1, ValueError),
-                                             ("10%", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "fraction, error",
+    [
+        (0.0, ValueError),
+        (1.5, ValueError),
+        (-0.1, ValueError),
+        ("10%", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_bad_fraction_is_rejected(fraction, error):
     with pytest.raises(error):
-        experiments.stratified_label_mask(torch.tensor([0, 1, 2]), fraction, seed=0)
+        experiments.stratified_label_mask(
+            torch.tensor([0, 1, 2]), fraction, seed=0
+        )
 
 
 def test_bad_labels_are_rejected():
     with pytest.raises(TypeError):
-        experiments.stratified_label_mask(torch.tensor([0.0, 1.0]), 0.5, seed=0)
+        experiments.stratified_label_mask(
+            torch.tensor([0.0, 1.0]), 0.5, seed=0
+        )
     with pytest.raises(ValueError):
-        experiments.stratified_label_mask(torch.zeros(2, 2, dtype=torch.long), 0.5, seed=0)
+        experiments.stratified_label_mask(
+            torch.zeros(2, 2, dtype=torch.long), 0.5, seed=0
+        )
 
 
-# ----------------------------------------------------------------- gap closed
+# --------------------------------------------------------------- gap closed
+
 
 def test_gap_closed_arithmetic_and_hintons_mnist_numbers():
     assert experiments.gap_closed(0.95, 0.90, 1.00) == pytest.approx(0.5)
     assert experiments.gap_closed(1.00, 0.90, 1.00) == pytest.approx(1.0)
     assert experiments.gap_closed(0.90, 0.90, 1.00) == 0.0
-    assert experiments.gap_closed(0.85, 0.90, 1.00) == pytest.approx(-0.5)  # distillation hurt
+    # distillation hurt
+    assert experiments.gap_closed(0.85, 0.90, 1.00) == pytest.approx(-0.5)
     teacher, alone, distilled = (1 - e / 10_000 for e in (67, 146, 74))
-    assert experiments.gap_closed(distilled, alone, teacher) == pytest.approx(72 / 79)  # ~0.91
+    # ~0.91
+    assert experiments.gap_closed(
+        distilled, alone, teacher
+    ) == pytest.approx(72 / 79)
 
 
 def test_gap_closed_needs_a_gap_and_numbers():
@@ -66,7 +93,8 @@ def test_gap_closed_needs_a_gap_and_numbers():
         experiments.gap_closed("0.9", 0.8, 0.95)
 
 
-# ----------------------------------------------------------------- formatting
+# --------------------------------------------------------------- formatting
+
 
 def test_format_mean_spread():
     assert experiments.format_mean_spread([0.9, 0.92, 0.94]) == "92.0 ± 2.0"

@@ -1,4 +1,5 @@
 """Behaviour of the TCN and LSTM models."""
+
 import pytest
 import torch
 from torch import nn
@@ -23,7 +24,9 @@ def test_causal_conv_preserves_length_and_never_sees_the_future():
 
 @pytest.mark.parametrize("readout", ["last", "sequence"])
 def test_tcn_classifier_shapes(readout):
-    model = kd_lib.TCNClassifier(input_size=2, num_outputs=7, channels=[8, 8, 4], readout=readout)
+    model = kd_lib.TCNClassifier(
+        input_size=2, num_outputs=7, channels=[8, 8, 4], readout=readout
+    )
     out = model(torch.randn(5, 30, 2))
     assert out.shape == ((5, 7) if readout == "last" else (5, 30, 7))
 
@@ -38,20 +41,29 @@ def test_tcn_is_causal_end_to_end():
     torch.testing.assert_close(tcn(x_changed)[:, :20], y[:, :20])
 
 
-@pytest.mark.parametrize("kernel_size,levels", [(2, 1), (2, 4), (3, 3), (5, 2)])
+@pytest.mark.parametrize(
+    "kernel_size,levels", [(2, 1), (2, 4), (3, 3), (5, 2)]
+)
 def test_receptive_field_formula_matches_gradient(kernel_size, levels):
-    """Which inputs does the last output depend on? Measure it with a gradient.
+    """Which inputs does the last output depend on?
+    Measure it with a gradient.
 
-    With all weights positive and positive inputs no ReLU is ever inactive, so
-    every path through the network carries gradient and the measured field is
-    the full theoretical one.
+    With all weights positive and positive inputs no ReLU is ever inactive,
+    so every path through the network carries gradient and the measured
+    field is the full theoretical one.
     """
-    tcn = kd_lib.TCN(input_size=1, channels=[4] * levels, kernel_size=kernel_size)
+    tcn = kd_lib.TCN(
+        input_size=1, channels=[4] * levels, kernel_size=kernel_size
+    )
     with torch.no_grad():
         for p in tcn.parameters():
             p.copy_(p.abs() + 0.1)
     rf = kd_lib.receptive_field(kernel_size, levels)
-    assert tcn.receptive_field == rf == 1 + 2 * (kernel_size - 1) * (2**levels - 1)
+    assert (
+        tcn.receptive_field
+        == rf
+        == 1 + 2 * (kernel_size - 1) * (2**levels - 1)
+    )
     length = rf + 10
     x = (torch.rand(1, length, 1) + 0.1).requires_grad_()
     tcn(x)[0, -1].sum().backward()
@@ -72,15 +84,22 @@ def test_weight_norm_is_the_parametrization_kind():
 
 def test_lstm_classifier_shapes_and_packing():
     kd_lib.set_seed(0)
-    model = kd_lib.LSTMClassifier(input_size=3, num_outputs=4, hidden_size=8)
+    model = kd_lib.LSTMClassifier(
+        input_size=3, num_outputs=4, hidden_size=8
+    )
     x = torch.randn(4, 12, 3)
     assert model(x).shape == (4, 4)
     lengths = torch.tensor([12, 5, 9, 1])
     packed_out = model(x, lengths)
     for i, n in enumerate(lengths.tolist()):
-        # a packed sequence ends at its true length: same as running it alone, unpadded
-        torch.testing.assert_close(packed_out[i], model(x[i:i + 1, :n])[0])
-    seq_model = kd_lib.LSTMClassifier(3, 4, hidden_size=8, readout="sequence")
+        # a packed sequence ends at its true length: same as running it
+        # alone, unpadded
+        torch.testing.assert_close(
+            packed_out[i], model(x[i : i + 1, :n])[0]
+        )
+    seq_model = kd_lib.LSTMClassifier(
+        3, 4, hidden_size=8, readout="sequence"
+    )
     assert seq_model(x).shape == (4, 12, 4)
 
 
@@ -93,21 +112,40 @@ def test_lstm_is_causal():
     torch.testing.assert_close(model(x_changed)[:, :8], model(x)[:, :8])
 
 
-@pytest.mark.parametrize("call,error", [
-    (lambda: kd_lib.receptive_field(1, 3), ValueError),
-    (lambda: kd_lib.receptive_field(3, 0), ValueError),
-    (lambda: kd_lib.receptive_field(3.0, 2), TypeError),
-    (lambda: kd_lib.TCN(1, [8], kernel_size=1), ValueError),
-    (lambda: kd_lib.TCN(1, [], kernel_size=3), ValueError),
-    (lambda: kd_lib.TCN(1, [4], dropout=1.5), ValueError),
-    (lambda: kd_lib.TCNClassifier(1, 10, [4], readout="mean"), ValueError),
-    (lambda: kd_lib.TCN(2, [4])(torch.randn(3, 10)), ValueError),
-    (lambda: kd_lib.TCN(2, [4])(torch.randn(3, 10, 5)), ValueError),
-    (lambda: kd_lib.TCN(2, [4])([[1.0, 2.0]]), TypeError),
-    (lambda: kd_lib.LSTMClassifier(2, 3)(torch.randn(3, 10)), ValueError),
-    (lambda: kd_lib.LSTMClassifier(2, 3)(torch.randn(3, 10, 2), torch.tensor([10, 11, 3])), ValueError),
-    (lambda: kd_lib.LSTMClassifier(2, 3)(torch.randn(3, 10, 2), torch.tensor([1.0, 2.0, 3.0])), TypeError),
-])
+@pytest.mark.parametrize(
+    "call,error",
+    [
+        (lambda: kd_lib.receptive_field(1, 3), ValueError),
+        (lambda: kd_lib.receptive_field(3, 0), ValueError),
+        (lambda: kd_lib.receptive_field(3.0, 2), TypeError),
+        (lambda: kd_lib.TCN(1, [8], kernel_size=1), ValueError),
+        (lambda: kd_lib.TCN(1, [], kernel_size=3), ValueError),
+        (lambda: kd_lib.TCN(1, [4], dropout=1.5), ValueError),
+        (
+            lambda: kd_lib.TCNClassifier(1, 10, [4], readout="mean"),
+            ValueError,
+        ),
+        (lambda: kd_lib.TCN(2, [4])(torch.randn(3, 10)), ValueError),
+        (lambda: kd_lib.TCN(2, [4])(torch.randn(3, 10, 5)), ValueError),
+        (lambda: kd_lib.TCN(2, [4])([[1.0, 2.0]]), TypeError),
+        (
+            lambda: kd_lib.LSTMClassifier(2, 3)(torch.randn(3, 10)),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.LSTMClassifier(2, 3)(
+                torch.randn(3, 10, 2), torch.tensor([10, 11, 3])
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.LSTMClassifier(2, 3)(
+                torch.randn(3, 10, 2), torch.tensor([1.0, 2.0, 3.0])
+            ),
+            TypeError,
+        ),
+    ],
+)
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()

@@ -1,4 +1,5 @@
 """The committed teacher checkpoint and the function that reproduces it."""
+
 import torch
 
 import kd_lib
@@ -11,24 +12,39 @@ def test_committed_teacher_loads_with_weights_only_and_is_accurate():
     assert kd_lib.count_parameters(teacher) == 200_458
     _, _, test_loader = kd_lib.digits_loaders()
     accuracy = kd_lib.evaluate(teacher, test_loader)["accuracy"]
-    assert accuracy == meta["test_accuracy"] or abs(accuracy - meta["test_accuracy"]) < 1e-6
+    assert (
+        accuracy == meta["test_accuracy"]
+        or abs(accuracy - meta["test_accuracy"]) < 1e-6
+    )
     assert accuracy > 0.9
-    assert meta["epochs"] == DIGITS_TEACHER["train"]["epochs"] and meta["permuted"] is False
+    assert (
+        meta["epochs"] == DIGITS_TEACHER["train"]["epochs"]
+        and meta["permuted"] is False
+    )
 
 
 def test_train_digits_teacher_reproduces_the_checkpoint_format(tmp_path):
-    """A short run of the same function writes a checkpoint that loads into the
-    teacher architecture, exactly like the committed one (same keys, shapes)."""
-    model, history = kd_lib.train_digits_teacher(epochs=2, save_to=tmp_path / "t.pt",
-                                                 show_progress=False)
+    """A short run of the same function writes a checkpoint that loads into
+    the teacher architecture, exactly like the committed one (same keys,
+    shapes)."""
+    model, history = kd_lib.train_digits_teacher(
+        epochs=2, save_to=tmp_path / "t.pt", show_progress=False
+    )
     assert history.epochs == 2
     fresh = kd_lib.make_digits_teacher()
     meta = kd_lib.load_checkpoint(fresh, tmp_path / "t.pt")
     assert meta["epochs"] == 2 and 0.0 <= meta["test_accuracy"] <= 1.0
-    committed = torch.load(checkpoint_path(), weights_only=True)["state_dict"]
-    reproduced = torch.load(tmp_path / "t.pt", weights_only=True)["state_dict"]
-    assert {k: v.shape for k, v in committed.items()} == {k: v.shape for k, v in reproduced.items()}
-    # same seed, same recipe: the first epochs are reproducible on one machine
+    committed = torch.load(checkpoint_path(), weights_only=True)[
+        "state_dict"
+    ]
+    reproduced = torch.load(tmp_path / "t.pt", weights_only=True)[
+        "state_dict"
+    ]
+    assert {k: v.shape for k, v in committed.items()} == {
+        k: v.shape for k, v in reproduced.items()
+    }
+    # same seed, same recipe: the first epochs are reproducible on one
+    # machine
     again, _ = kd_lib.train_digits_teacher(epochs=2, show_progress=False)
     for a, b in zip(model.parameters(), again.parameters()):
         torch.testing.assert_close(a, b)
@@ -40,7 +56,13 @@ def test_every_committed_digits_teacher_loads_and_is_accurate():
         teacher, meta = kd_lib.load_digits_teacher(name)
         assert meta["name"] == name if "name" in meta else name == "lstm"
         logits = kd_lib.teacher_logits(teacher, splits.x_test)
-        assert abs((logits.argmax(1) == splits.y_test).float().mean().item() - meta["test_accuracy"]) < 1e-6
+        assert (
+            abs(
+                (logits.argmax(1) == splits.y_test).float().mean().item()
+                - meta["test_accuracy"]
+            )
+            < 1e-6
+        )
         assert meta["test_accuracy"] > 0.9
 
 
@@ -56,7 +78,9 @@ def test_vowels_teacher_is_committed_and_reproducible(tmp_path):
 
     teacher, meta = load_vowels_teacher()
     assert meta["test_accuracy"] > 0.9 and meta["epochs"] == 100
-    a, _ = train_vowels_teacher(epochs=2, save_to=tmp_path / "v.pt", show_progress=False)
+    a, _ = train_vowels_teacher(
+        epochs=2, save_to=tmp_path / "v.pt", show_progress=False
+    )
     b, _ = train_vowels_teacher(epochs=2, show_progress=False)
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q)
@@ -65,5 +89,7 @@ def test_vowels_teacher_is_committed_and_reproducible(tmp_path):
 
 
 def test_jittered_teacher_trains_with_dropout_and_jitter():
-    model, history = kd_lib.train_digits_teacher(name="lstm_jitter_dropout", epochs=1, show_progress=False)
+    model, history = kd_lib.train_digits_teacher(
+        name="lstm_jitter_dropout", epochs=1, show_progress=False
+    )
     assert model.lstm.dropout == 0.3 and history.epochs == 1

@@ -13,7 +13,8 @@ from kd_lib import receptive as rc  # noqa: E402
 
 
 class Lag(nn.Module):
-    """Returns 2 × the input ``lag`` steps before the last one: its field is that one step."""
+    """Returns 2 × the input ``lag`` steps before the last one: its
+    field is that one step."""
 
     def __init__(self, lag):
         super().__init__()
@@ -24,7 +25,8 @@ class Lag(nn.Module):
         return self.scale * x[:, -1 - self.lag]
 
 
-# ---------------------------------------------------------------- theoretical field
+# -------------------------------------------------------- theoretical field
+
 
 @pytest.mark.parametrize("k,levels", [(2, 1), (2, 4), (3, 3), (5, 2)])
 def test_reachable_lags_end_in_exactly_the_receptive_field(k, levels):
@@ -36,7 +38,8 @@ def test_reachable_lags_end_in_exactly_the_receptive_field(k, levels):
 
 def test_reachable_lags_grow_layer_by_layer():
     layers = rc.reachable_lags(2, 3)
-    # dilation 4 first: {0, 4}, {0, 4, 8}; then dilation 2 fills the even lags; dilation 1 the rest
+    # dilation 4 first: {0, 4}, {0, 4, 8}; then dilation 2 fills the even
+    # lags; dilation 1 the rest
     assert [len(lags) for lags in layers] == [1, 2, 3, 6, 7, 14, 15]
 
 
@@ -49,12 +52,16 @@ def test_reachable_lags_bad_input():
 
 def test_dilated_tree_draws_every_reached_node():
     ax = rc.plot_dilated_tree(2, 3, extra_steps=2)
-    dark = ax.collections[1::2]  # grey background row, then its reached nodes, per layer
-    assert sum(len(c.get_offsets()) for c in dark) == sum(len(l) for l in rc.reachable_lags(2, 3))
+    # grey background row, then its reached nodes, per layer
+    dark = ax.collections[1::2]
+    assert sum(len(c.get_offsets()) for c in dark) == sum(
+        len(lags) for lags in rc.reachable_lags(2, 3)
+    )
     plt.close("all")
 
 
-# ---------------------------------------------------------------- measured field
+# ----------------------------------------------------------- measured field
+
 
 @pytest.mark.parametrize("k,levels", [(2, 3), (3, 2)])
 def test_gradient_map_is_zero_outside_the_theoretical_field(k, levels):
@@ -64,7 +71,8 @@ def test_gradient_map_is_zero_outside_the_theoretical_field(k, levels):
     grad = rc.input_gradient_map(model, torch.randn(16, rf + 10, 3))
     assert grad.shape == (rf + 10,)
     assert torch.all(grad[rf:] == 0)
-    assert grad[0] > 0 and grad[rf - 1] > 0  # the nearest and the farthest visible input both count
+    # the nearest and the farthest visible input both count
+    assert grad[0] > 0 and grad[rf - 1] > 0
 
 
 def test_gradient_map_finds_the_one_step_a_model_reads():
@@ -77,9 +85,11 @@ def test_gradient_map_finds_the_one_step_a_model_reads():
 
 def test_gradient_map_of_a_sequence_readout_uses_the_last_step():
     kd_lib.set_seed(0)
-    model = kd_lib.TCNClassifier(2, 3, [8, 8], kernel_size=2, readout="sequence")
+    model = kd_lib.TCNClassifier(
+        2, 3, [8, 8], kernel_size=2, readout="sequence"
+    )
     grad = rc.input_gradient_map(model, torch.randn(4, 20, 2))
-    assert torch.all(grad[model.receptive_field:] == 0)
+    assert torch.all(grad[model.receptive_field :] == 0)
 
 
 def test_gradient_map_leaves_the_training_mode_alone():
@@ -117,30 +127,50 @@ def test_effective_field_bad_input():
         rc.effective_receptive_field(torch.ones(2, 3))
 
 
-# ---------------------------------------------------------------- design rule
+# -------------------------------------------------------------- design rule
+
 
 @pytest.mark.parametrize("distance", [0, 1, 6, 7, 30, 31, 100, 999])
 def test_design_covers_the_distance_and_nothing_cheaper_does(distance):
     kernel_sizes = (2, 3, 4, 5)
-    best = rc.smallest_tcn(distance, input_size=4, num_outputs=4, channels=8, kernel_sizes=kernel_sizes)
-    assert best.receptive_field == kd_lib.receptive_field(best.kernel_size, best.num_levels)
+    best = rc.smallest_tcn(
+        distance,
+        input_size=4,
+        num_outputs=4,
+        channels=8,
+        kernel_sizes=kernel_sizes,
+    )
+    assert best.receptive_field == kd_lib.receptive_field(
+        best.kernel_size, best.num_levels
+    )
     assert best.receptive_field >= distance + 1
     # one level fewer with the same kernel does not reach that far back
     if best.num_levels > 1:
-        assert kd_lib.receptive_field(best.kernel_size, best.num_levels - 1) < distance + 1
+        assert (
+            kd_lib.receptive_field(best.kernel_size, best.num_levels - 1)
+            < distance + 1
+        )
     # brute force: no covering configuration has fewer parameters
     for k in kernel_sizes:
         for levels in range(1, 12):
             if kd_lib.receptive_field(k, levels) >= distance + 1:
-                model = kd_lib.TCNClassifier(4, 4, [8] * levels, kernel_size=k)
+                model = kd_lib.TCNClassifier(
+                    4, 4, [8] * levels, kernel_size=k
+                )
                 assert kd_lib.count_parameters(model) >= best.parameters
                 break  # more levels only cost more
 
 
 def test_design_options_give_the_fewest_levels_per_kernel():
-    options = rc.design_options(30, input_size=1, num_outputs=2, channels=4, kernel_sizes=(2, 3))
-    assert [(o.kernel_size, o.num_levels, o.receptive_field) for o in options] == [(2, 4, 31), (3, 4, 61)]
-    assert options[0].parameters == kd_lib.count_parameters(kd_lib.TCNClassifier(1, 2, [4] * 4, kernel_size=2))
+    options = rc.design_options(
+        30, input_size=1, num_outputs=2, channels=4, kernel_sizes=(2, 3)
+    )
+    assert [
+        (o.kernel_size, o.num_levels, o.receptive_field) for o in options
+    ] == [(2, 4, 31), (3, 4, 61)]
+    assert options[0].parameters == kd_lib.count_parameters(
+        kd_lib.TCNClassifier(1, 2, [4] * 4, kernel_size=2)
+    )
 
 
 def test_design_bad_input():
@@ -156,30 +186,46 @@ def test_design_bad_input():
         rc.design_options(3, 1, 2, 4, kernel_sizes=())
 
 
-# ---------------------------------------------------------------- experiments
+# -------------------------------------------------------------- experiments
+
 
 def test_soft_loss_floor_is_zero_for_a_constant_teacher():
     logits = torch.tensor([[1.0, 2.0, 0.5]]).repeat(10, 1)
-    assert rc.soft_loss_floor(logits, temperature=2.0) == pytest.approx(0.0, abs=1e-12)
+    assert rc.soft_loss_floor(logits, temperature=2.0) == pytest.approx(
+        0.0, abs=1e-12
+    )
 
 
 def test_soft_loss_floor_of_a_sure_uniform_teacher_is_log_classes():
-    logits = 50.0 * torch.eye(4).repeat(25, 1)  # each class equally often, each answer certain
-    assert rc.soft_loss_floor(logits, temperature=1.0) == pytest.approx(math.log(4), abs=1e-6)
+    # each class equally often, each answer certain
+    logits = 50.0 * torch.eye(4).repeat(25, 1)
+    assert rc.soft_loss_floor(logits, temperature=1.0) == pytest.approx(
+        math.log(4), abs=1e-6
+    )
 
 
-def test_soft_loss_floor_is_the_loss_of_the_mean_distribution_and_beats_other_constants():
+def test_soft_loss_floor_is_the_mean_distributions_loss_and_beats_others():
     kd_lib.set_seed(0)
     teacher = 3 * torch.randn(200, 5)
     temperature = 2.0
     floor = rc.soft_loss_floor(teacher, temperature)
     mean_p = torch.softmax(teacher / temperature, -1).mean(0)
-    as_student = (temperature * mean_p.log()).expand(200, 5)  # logits giving mean_p at T
-    loss = kd_lib.DistillationLoss(temperature, alpha=1.0)(as_student, None, teacher)
+    # logits giving mean_p at T
+    as_student = (temperature * mean_p.log()).expand(200, 5)
+    loss = kd_lib.DistillationLoss(temperature, alpha=1.0)(
+        as_student, None, teacher
+    )
     assert float(loss) == pytest.approx(floor, rel=1e-5)
     for _ in range(5):
         other = torch.randn(1, 5).expand(200, 5)
-        assert float(kd_lib.DistillationLoss(temperature, alpha=1.0)(other, None, teacher)) >= floor
+        assert (
+            float(
+                kd_lib.DistillationLoss(temperature, alpha=1.0)(
+                    other, None, teacher
+                )
+            )
+            >= floor
+        )
 
 
 def test_soft_loss_floor_bad_input():
@@ -193,8 +239,12 @@ def test_recall_inside_the_field_is_learned_and_outside_is_not():
     def make():
         return kd_lib.TCNClassifier(4, 4, [16, 16], kernel_size=2)  # RF 7
 
-    inside = rc.recall_accuracy(make, 2, length=10, num_train=512, num_test=1000, epochs=8)
-    outside = rc.recall_accuracy(make, 7, length=10, num_train=512, num_test=1000, epochs=8)
+    inside = rc.recall_accuracy(
+        make, 2, length=10, num_train=512, num_test=1000, epochs=8
+    )
+    outside = rc.recall_accuracy(
+        make, 7, length=10, num_train=512, num_test=1000, epochs=8
+    )
     assert inside > 0.9
     assert abs(outside - 0.25) < 0.06  # binomial(1000, 1/4): sd 0.014
 
@@ -205,7 +255,9 @@ def test_train_and_test_scores_regression_and_is_repeatable():
     for _ in range(2):
         kd_lib.set_seed(0)
         model = kd_lib.TCNClassifier(2, 1, [4, 4], kernel_size=2)
-        metrics, history = rc.train_and_test(model, x, y, x, y, epochs=2, batch_size=16)
+        metrics, history = rc.train_and_test(
+            model, x, y, x, y, epochs=2, batch_size=16
+        )
         scores.append(metrics["loss"])
         assert history.epochs == 2 and "accuracy" not in metrics
     assert scores[0] == scores[1]
@@ -217,28 +269,49 @@ def test_experiment_bad_input():
     with pytest.raises(ValueError, match="distance"):
         rc.recall_accuracy(lambda: Lag(0), 5, length=5)
     with pytest.raises(TypeError, match="nn.Module"):
-        rc.train_and_test("model", torch.randn(2, 3, 1), torch.zeros(2), torch.randn(2, 3, 1),
-                          torch.zeros(2), epochs=1)
+        rc.train_and_test(
+            "model",
+            torch.randn(2, 3, 1),
+            torch.zeros(2),
+            torch.randn(2, 3, 1),
+            torch.zeros(2),
+            epochs=1,
+        )
 
 
 def test_accuracy_plot_checks_lengths():
     with pytest.raises(ValueError, match="distances"):
-        rc.plot_accuracy_by_distance([1, 2, 3], {"tcn": [0.5, 0.6]}, num_classes=4)
-    ax = rc.plot_accuracy_by_distance([1, 2], {"tcn": [[0.5, 0.6], [0.7, 0.8]]}, num_classes=4,
-                                      receptive_fields={"tcn": 2})
+        rc.plot_accuracy_by_distance(
+            [1, 2, 3], {"tcn": [0.5, 0.6]}, num_classes=4
+        )
+    ax = rc.plot_accuracy_by_distance(
+        [1, 2],
+        {"tcn": [[0.5, 0.6], [0.7, 0.8]]},
+        num_classes=4,
+        receptive_fields={"tcn": 2},
+    )
     assert ax.get_ylabel() == "test accuracy (%)"
     plt.close("all")
 
 
 def test_path_weights_count_paths_and_discount_long_ones():
-    assert rc.path_weights(2, 1).tolist() == [2.0, 2.0, 1.0]  # shortcut + (1 + z)^2
-    assert rc.path_weights(2, 1, conv_gain=0.5).tolist() == [1.25, 0.5, 0.25]
+    # shortcut + (1 + z)^2
+    assert rc.path_weights(2, 1).tolist() == [2.0, 2.0, 1.0]
+    assert rc.path_weights(2, 1, conv_gain=0.5).tolist() == [
+        1.25,
+        0.5,
+        0.25,
+    ]
     for k, levels in [(2, 4), (3, 3)]:
         counts = rc.path_weights(k, levels)
         assert len(counts) == kd_lib.receptive_field(k, levels)
         assert torch.all(counts > 0)
-        assert counts.sum() == (k**2 + 1) ** levels  # every choice of taps (or the shortcut) is one path
-        # the farthest lag is reached only through every convolution: weight gain ** (2 L)
-        assert rc.path_weights(k, levels, conv_gain=0.3)[-1].item() == pytest.approx(0.3 ** (2 * levels))
+        # every choice of taps (or the shortcut) is one path
+        assert counts.sum() == (k**2 + 1) ** levels
+        # the farthest lag is reached only through every convolution: weight
+        # gain ** (2 L)
+        assert rc.path_weights(k, levels, conv_gain=0.3)[
+            -1
+        ].item() == pytest.approx(0.3 ** (2 * levels))
     with pytest.raises(ValueError, match="conv_gain"):
         rc.path_weights(2, 3, conv_gain=0.0)

@@ -1,5 +1,6 @@
 """The runners behind the stored experiments (kd_lib/results/*.json) and the
 helpers that read them back."""
+
 import json
 
 import pytest
@@ -12,11 +13,20 @@ from kd_lib.comparison import paired_difference
 
 def _tiny(n=40, steps=12):
     s = kd_lib.digits_splits()
-    return kd_lib.SequenceSplits(s.x_train[:n, -steps:], s.y_train[:n], s.x_val[:30, -steps:], s.y_val[:30],
-                                 s.x_test[:30, -steps:], s.y_test[:30])
+    return kd_lib.SequenceSplits(
+        s.x_train[:n, -steps:],
+        s.y_train[:n],
+        s.x_val[:30, -steps:],
+        s.y_val[:30],
+        s.x_test[:30, -steps:],
+        s.y_test[:30],
+    )
 
 
-@pytest.mark.parametrize("n, epochs", [(35, 2000), (116, 1000), (292, 400), (585, 200), (1169, 150)])
+@pytest.mark.parametrize(
+    "n, epochs",
+    [(35, 2000), (116, 1000), (292, 400), (585, 200), (1169, 150)],
+)
 def test_budget_gives_at_least_150_epochs_and_2000_updates(n, epochs):
     assert experiments.budget_epochs(n) == epochs
 
@@ -29,8 +39,12 @@ def test_budget_rejects_an_empty_training_set():
 def test_subset_keeps_a_stratified_share_and_the_evaluation_sets():
     splits = kd_lib.digits_splits()
     part, mask = experiments.subset(splits, 0.1)
-    assert len(part.y_train) == int(mask.sum()) and torch.equal(part.x_train, splits.x_train[mask])
-    assert torch.equal(part.x_test, splits.x_test) and torch.equal(part.y_val, splits.y_val)
+    assert len(part.y_train) == int(mask.sum()) and torch.equal(
+        part.x_train, splits.x_train[mask]
+    )
+    assert torch.equal(part.x_test, splits.x_test) and torch.equal(
+        part.y_val, splits.y_val
+    )
     assert set(part.y_train.tolist()) == set(range(10))
 
 
@@ -41,9 +55,14 @@ def test_run_arms_pairs_arms_over_the_same_seeds():
     results = experiments.run_arms(splits, teacher, test, [0, 1], epochs=3)
     assert list(results) == list(experiments.ARMS)
     for r in results.values():
-        assert r.seeds == [0, 1] and len(r.test_accuracy) == 2 and len(r.agreement) == 2
+        assert (
+            r.seeds == [0, 1]
+            and len(r.test_accuracy) == 2
+            and len(r.agreement) == 2
+        )
     assert results["finetuned"].epochs == 1
-    # random teacher logits disagree with the labels: pseudo-labels are a different arm
+    # random teacher logits disagree with the labels: pseudo-labels are a
+    # different arm
     assert results["pseudo"].same_as is None
     json.dumps([r.record() for r in results.values()])  # storable as is
 
@@ -52,25 +71,42 @@ def test_pseudo_labels_equal_to_the_labels_are_not_trained_twice():
     splits = _tiny()
     teacher = torch.nn.functional.one_hot(splits.y_train, 10).float() * 5
     test = torch.randn(len(splits.x_test), 10)
-    results = experiments.run_arms(splits, teacher, test, [0, 1], arms=("scratch", "pseudo"), epochs=2)
+    results = experiments.run_arms(
+        splits, teacher, test, [0, 1], arms=("scratch", "pseudo"), epochs=2
+    )
     assert results["pseudo"].same_as == "scratch"
-    assert results["pseudo"].test_accuracy == results["scratch"].test_accuracy
+    assert (
+        results["pseudo"].test_accuracy == results["scratch"].test_accuracy
+    )
 
 
 def test_scratch_arm_is_the_pipeline_student_with_its_seed():
-    """The grouped run starts each seed from pipeline.make_student's weights for that seed."""
+    """The grouped run starts each seed from pipeline.make_student's
+    weights for that seed."""
     grouped = experiments.seeded_students([4, 5], 1, 10)
     kd_lib.set_seed(5)
     alone = kd_lib.pipeline.make_student()
-    for a, b in zip(alone.state_dict().values(), grouped.to_students()[1].state_dict().values()):
+    for a, b in zip(
+        alone.state_dict().values(),
+        grouped.to_students()[1].state_dict().values(),
+    ):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("kwargs", [{"arms": ("finetuned",)}, {"arms": ("teacher",)}])
+@pytest.mark.parametrize(
+    "kwargs", [{"arms": ("finetuned",)}, {"arms": ("teacher",)}]
+)
 def test_run_arms_rejects_impossible_arms(kwargs):
     splits = _tiny()
     with pytest.raises(ValueError):
-        experiments.run_arms(splits, torch.randn(40, 10), torch.randn(30, 10), [0], epochs=1, **kwargs)
+        experiments.run_arms(
+            splits,
+            torch.randn(40, 10),
+            torch.randn(30, 10),
+            [0],
+            epochs=1,
+            **kwargs,
+        )
 
 
 def test_ensemble_of_one_keeps_the_teachers_distribution():
@@ -78,7 +114,9 @@ def test_ensemble_of_one_keeps_the_teachers_distribution():
     x = kd_lib.digits_splits().x_test[:20]
     single = kd_lib.teacher_logits(teacher, x)
     ensemble = experiments.ensemble_logits([teacher], x)
-    torch.testing.assert_close(torch.softmax(ensemble / 4, -1), torch.softmax(single / 4, -1))
+    torch.testing.assert_close(
+        torch.softmax(ensemble / 4, -1), torch.softmax(single / 4, -1)
+    )
 
 
 def test_ensemble_is_the_normalised_geometric_mean():
@@ -96,19 +134,29 @@ def test_ensemble_is_the_normalised_geometric_mean():
     ensemble = experiments.ensemble_logits([Last(a), Last(b)], x)
     pa, pb = torch.softmax(a(x[:, -1]), -1), torch.softmax(b(x[:, -1]), -1)
     geometric = (pa * pb).sqrt()
-    torch.testing.assert_close(torch.softmax(ensemble, -1), geometric / geometric.sum(-1, keepdim=True))
+    torch.testing.assert_close(
+        torch.softmax(ensemble, -1),
+        geometric / geometric.sum(-1, keepdim=True),
+    )
 
 
 def test_bias_correction_recovers_an_omitted_class():
     labels = torch.tensor([0, 1, 2, 2, 1, 0])
     logits = torch.nn.functional.one_hot(labels, 3).float() * 2
-    logits[labels == 2, 2] = 1.0     # the omitted class: right direction, too small
+    # the omitted class: right direction, too small
+    logits[labels == 2, 2] = 1.0
     logits[labels == 2, 0] = 1.5
     plain = experiments.omitted_class_accuracy(logits, labels, omitted=2)
     assert plain["omitted"] == 0.0
     bias = experiments.best_bias(logits, labels, omitted=2)
-    assert 0.5 < bias <= 1.5  # the smallest bias that gets every input right
-    assert experiments.omitted_class_accuracy(logits, labels, 2, bias)["omitted"] == 1.0
+    # the smallest bias that gets every input right
+    assert 0.5 < bias <= 1.5
+    assert (
+        experiments.omitted_class_accuracy(logits, labels, 2, bias)[
+            "omitted"
+        ]
+        == 1.0
+    )
 
 
 def test_stored_results_load_and_have_one_record_per_arm_and_setting():
@@ -120,17 +168,33 @@ def test_stored_results_load_and_have_one_record_per_arm_and_setting():
     assert data["seeds"] == experiments.SEEDS
     for fraction in (0.03, 0.05, 0.1, 0.25, 0.5, 1.0):
         for arm in experiments.ARMS:
-            assert len(experiments.arm_values(data["records"], arm, fraction=fraction)) == 5
+            assert (
+                len(
+                    experiments.arm_values(
+                        data["records"], arm, fraction=fraction
+                    )
+                )
+                == 5
+            )
 
 
 def test_tuned_lr_is_one_of_the_searched_rates():
-    searched = {r["lr"] for r in experiments.load_results("lr_search")["records"]}
-    assert experiments.tuned_lr("scratch") in searched and experiments.tuned_lr("soft") in searched
+    searched = {
+        r["lr"] for r in experiments.load_results("lr_search")["records"]
+    }
+    assert (
+        experiments.tuned_lr("scratch") in searched
+        and experiments.tuned_lr("soft") in searched
+    )
 
 
-def test_load_results_names_the_command_for_a_missing_file(tmp_path, monkeypatch):
+def test_load_results_names_the_command_for_a_missing_file(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="python -m kd_lib.experiments vowels"):
+    with pytest.raises(
+        FileNotFoundError, match="python -m kd_lib.experiments vowels"
+    ):
         experiments.load_results("vowels")
     with pytest.raises(ValueError):
         experiments.load_results("nonsense")
@@ -138,23 +202,40 @@ def test_load_results_names_the_command_for_a_missing_file(tmp_path, monkeypatch
 
 def test_command_line_writes_the_results_file(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
-    monkeypatch.setitem(experiments.EXPERIMENTS, "vowels", lambda: {"seeds": [0], "records": []})
+    monkeypatch.setitem(
+        experiments.EXPERIMENTS,
+        "vowels",
+        lambda: {"seeds": [0], "records": []},
+    )
     experiments.main(["vowels"])
     stored = json.loads((tmp_path / "vowels.json").read_text())
-    assert stored["experiment"] == "vowels" and stored["records"] == [] and stored["seconds"] >= 0
+    assert (
+        stored["experiment"] == "vowels"
+        and stored["records"] == []
+        and stored["seconds"] >= 0
+    )
 
 
 def test_arm_values_needs_exactly_one_match():
-    records = [{"arm": "soft", "fraction": 0.1, "test_accuracy": [0.5, 0.6]}]
-    assert experiments.arm_values(records, "soft", fraction=0.1) == [0.5, 0.6]
+    records = [
+        {"arm": "soft", "fraction": 0.1, "test_accuracy": [0.5, 0.6]}
+    ]
+    assert experiments.arm_values(records, "soft", fraction=0.1) == [
+        0.5,
+        0.6,
+    ]
     with pytest.raises(KeyError):
         experiments.arm_values(records, "soft", fraction=0.2)
 
 
 def test_paired_gain_plot_draws_the_interval():
     import matplotlib
+
     matplotlib.use("Agg")
-    diffs = [paired_difference([0.5, 0.6, 0.7], [0.6, 0.65, 0.8]), paired_difference([0.9, 0.9, 0.8], [0.9, 0.91, 0.8])]
+    diffs = [
+        paired_difference([0.5, 0.6, 0.7], [0.6, 0.65, 0.8]),
+        paired_difference([0.9, 0.9, 0.8], [0.9, 0.91, 0.8]),
+    ]
     ax = experiments.plot_paired_gain([0.1, 1.0], diffs)
     assert len(ax.lines) >= 2
     with pytest.raises(ValueError):
@@ -162,16 +243,39 @@ def test_paired_gain_plot_draws_the_interval():
 
 
 def test_verdict_table_computes_each_verdict_from_its_interval():
-    table, tally = experiments.verdict_table([
-        ("clear gain", 60, 0.96, [0.60, 0.62, 0.65, 0.61, 0.63], [0.70, 0.71, 0.75, 0.72, 0.74]),
-        ("noise", 1169, 0.96, [0.96, 0.95, 0.97, 0.96, 0.95], [0.95, 0.97, 0.96, 0.95, 0.97]),
-    ], caption="toy")
-    assert tally == {"better": 1, "inconclusive": 1} or tally == {"better": 1, "equivalent": 1}
+    table, tally = experiments.verdict_table(
+        [
+            (
+                "clear gain",
+                60,
+                0.96,
+                [0.60, 0.62, 0.65, 0.61, 0.63],
+                [0.70, 0.71, 0.75, 0.72, 0.74],
+            ),
+            (
+                "noise",
+                1169,
+                0.96,
+                [0.96, 0.95, 0.97, 0.96, 0.95],
+                [0.95, 0.97, 0.96, 0.95, 0.97],
+            ),
+        ],
+        caption="toy",
+    )
+    assert tally == {"better": 1, "inconclusive": 1} or tally == {
+        "better": 1,
+        "equivalent": 1,
+    }
     assert table.rows[0][4] == "better" and table.rows[0][2] == "+33.8"
 
 
 def test_finetune_table_reads_the_stored_run():
     records = experiments.load_results("data_fraction")["records"]
     table, comparisons = experiments.finetune_table(records, [0.05, 1.0])
-    assert len(table.rows) == 2 and set(comparisons[1.0]) == {"over_soft", "over_longer", "longer"}
-    assert table.rows[1][4] == "better"  # the claim chapter 1 and chapter 5 make
+    assert len(table.rows) == 2 and set(comparisons[1.0]) == {
+        "over_soft",
+        "over_longer",
+        "longer",
+    }
+    # the claim chapter 1 and chapter 5 make
+    assert table.rows[1][4] == "better"

@@ -1,31 +1,63 @@
-"""Streaming inference gives exactly what the full forward pass gives, one step at a time."""
+"""Streaming inference gives exactly what the full forward pass
+gives, one step at a time."""
+
 import pytest
 import torch
 
 import kd_lib
 from kd_lib import streaming
-from kd_lib.streaming import LastStep, RecomputingTCN, StreamingLSTM, StreamingTCN
+from kd_lib.streaming import (
+    LastStep,
+    RecomputingTCN,
+    StreamingLSTM,
+    StreamingTCN,
+)
 
 
-def _trained_looking_tcn(seed, input_size=2, channels=(6, 5, 5, 7), kernel_size=3, readout="sequence"):
-    # random weights with non-trivial weight-norm gains and biases, like a trained net
+def _trained_looking_tcn(
+    seed,
+    input_size=2,
+    channels=(6, 5, 5, 7),
+    kernel_size=3,
+    readout="sequence",
+):
+    # random weights with non-trivial weight-norm gains and biases, like a
+    # trained net
     kd_lib.set_seed(seed)
-    model = kd_lib.TCNClassifier(input_size, 4, list(channels), kernel_size, readout=readout)
+    model = kd_lib.TCNClassifier(
+        input_size, 4, list(channels), kernel_size, readout=readout
+    )
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
     return model.eval()
 
 
-@pytest.mark.parametrize("seed, batch, length, kernel_size", [
-    (0, 1, 1, 2), (1, 3, 17, 3), (2, 5, 64, 3), (3, 2, 150, 4), (4, 7, 40, 5)])
-def test_streaming_tcn_equals_full_forward(seed, batch, length, kernel_size):
+@pytest.mark.parametrize(
+    "seed, batch, length, kernel_size",
+    [
+        (0, 1, 1, 2),
+        (1, 3, 17, 3),
+        (2, 5, 64, 3),
+        (3, 2, 150, 4),
+        (4, 7, 40, 5),
+    ],
+)
+def test_streaming_tcn_equals_full_forward(
+    seed, batch, length, kernel_size
+):
     model = _trained_looking_tcn(seed, kernel_size=kernel_size)
-    x = torch.randn(batch, length, 2, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(
+        batch, length, 2, generator=torch.Generator().manual_seed(seed)
+    )
     with torch.no_grad():
         expected = model(x)
-    torch.testing.assert_close(StreamingTCN(model)(x), expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(RecomputingTCN(model)(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        StreamingTCN(model)(x), expected, rtol=1e-5, atol=1e-5
+    )
+    torch.testing.assert_close(
+        RecomputingTCN(model)(x), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_streaming_bare_tcn_gives_features():
@@ -34,32 +66,44 @@ def test_streaming_bare_tcn_gives_features():
     x = torch.randn(2, 20, 3)
     with torch.no_grad():
         expected = tcn(x)
-    torch.testing.assert_close(StreamingTCN(tcn)(x), expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(RecomputingTCN(tcn)(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        StreamingTCN(tcn)(x), expected, rtol=1e-5, atol=1e-5
+    )
+    torch.testing.assert_close(
+        RecomputingTCN(tcn)(x), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_last_step_matches_last_readout_classifier():
     model = _trained_looking_tcn(5, readout="last")
     x = torch.randn(4, 30, 2)
     with torch.no_grad():
-        torch.testing.assert_close(LastStep(StreamingTCN(model))(x), model(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            LastStep(StreamingTCN(model))(x), model(x), rtol=1e-5, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("layers", [1, 2])
 def test_streaming_lstm_equals_full_forward(layers):
     kd_lib.set_seed(layers)
-    model = kd_lib.LSTMClassifier(2, 4, hidden_size=16, num_layers=layers, readout="sequence").eval()
+    model = kd_lib.LSTMClassifier(
+        2, 4, hidden_size=16, num_layers=layers, readout="sequence"
+    ).eval()
     x = torch.randn(3, 25, 2)
     with torch.no_grad():
         expected = model(x)
-    torch.testing.assert_close(StreamingLSTM(model)(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        StreamingLSTM(model)(x), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("make", [StreamingTCN, RecomputingTCN, "lstm"])
 def test_reset_starts_a_new_sequence(make):
     if make == "lstm":
         kd_lib.set_seed(0)
-        model = kd_lib.LSTMClassifier(2, 4, hidden_size=8, readout="sequence").eval()
+        model = kd_lib.LSTMClassifier(
+            2, 4, hidden_size=8, readout="sequence"
+        ).eval()
         make = StreamingLSTM
     else:
         model = _trained_looking_tcn(0)
@@ -68,14 +112,20 @@ def test_reset_starts_a_new_sequence(make):
     for t in range(first.shape[1]):
         streamer.step(first[:, t])
     streamer.reset(2)
-    after_reset = torch.stack([streamer.step(second[:, t]) for t in range(second.shape[1])], dim=1)
+    after_reset = torch.stack(
+        [streamer.step(second[:, t]) for t in range(second.shape[1])], dim=1
+    )
     with torch.no_grad():
-        torch.testing.assert_close(after_reset, model(second), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            after_reset, model(second), rtol=1e-5, atol=1e-5
+        )
     # and without the reset the history does leak into the outputs
     streamer.reset(2)
     for t in range(first.shape[1]):
         streamer.step(first[:, t])
-    leaked = torch.stack([streamer.step(second[:, t]) for t in range(second.shape[1])], dim=1)
+    leaked = torch.stack(
+        [streamer.step(second[:, t]) for t in range(second.shape[1])], dim=1
+    )
     assert not torch.allclose(leaked, after_reset, atol=1e-4)
 
 
@@ -101,7 +151,8 @@ def test_streaming_copies_the_weights():
 def test_state_size_accounting():
     kd_lib.set_seed(0)
     tcn = kd_lib.TCNClassifier(1, 10, [8] * 5, kernel_size=3)
-    # conv1 of level 0 reads 1 channel, every other conv 8; (k-1)*d = 2 * 2**i
+    # conv1 of level 0 reads 1 channel, every other conv 8; (k-1)*d = 2 *
+    # 2**i
     expected = 1 * 2 + 8 * 2 + sum(2 * 8 * 2 * 2**i for i in range(1, 5))
     assert streaming.state_floats(tcn) == expected == 978
     assert streaming.state_bytes(tcn) == 4 * 978
@@ -111,21 +162,35 @@ def test_state_size_accounting():
     lstm = kd_lib.LSTMClassifier(1, 10, hidden_size=128, num_layers=2)
     assert streaming.state_floats(lstm) == 2 * 2 * 128
     assert StreamingLSTM(lstm, batch_size=5).state_floats == 5 * 512
-    assert streaming.state_floats(RecomputingTCN(tcn)) == tcn.receptive_field == 125
+    assert (
+        streaming.state_floats(RecomputingTCN(tcn))
+        == tcn.receptive_field
+        == 125
+    )
 
 
 def test_multiply_adds_per_step():
     tcn = kd_lib.TCNClassifier(1, 10, [8] * 5, kernel_size=3)
     per_column = (8 * 1 * 3 + 8 * 8 * 3 + 8 * 1) + 4 * (2 * 8 * 8 * 3)
     assert streaming.multiply_adds_per_step(tcn) == per_column + 8 * 10
-    assert streaming.multiply_adds_per_step(tcn, window=125) == 125 * per_column + 80
+    assert (
+        streaming.multiply_adds_per_step(tcn, window=125)
+        == 125 * per_column + 80
+    )
     lstm = kd_lib.LSTMClassifier(1, 10, hidden_size=128, num_layers=2)
-    assert streaming.multiply_adds_per_step(lstm) == 4 * 128 * 129 + 4 * 128 * 256 + 1280
+    assert (
+        streaming.multiply_adds_per_step(lstm)
+        == 4 * 128 * 129 + 4 * 128 * 256 + 1280
+    )
 
 
 def test_step_latency_returns_a_positive_median():
-    timing = streaming.step_latency(StreamingTCN(_trained_looking_tcn(0)), batch_size=2,
-                                    repeats=5, warmup=1)
+    timing = streaming.step_latency(
+        StreamingTCN(_trained_looking_tcn(0)),
+        batch_size=2,
+        repeats=5,
+        warmup=1,
+    )
     assert timing.median > 0 and timing.repeats == 5
 
 

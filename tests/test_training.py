@@ -1,4 +1,5 @@
 """The training loop, evaluation, fine-tuning and seeding."""
+
 import pytest
 import torch
 
@@ -30,8 +31,12 @@ def test_training_twice_with_the_same_seed_gives_the_same_weights():
     def run():
         kd_lib.set_seed(0)
         model = kd_lib.TCNClassifier(2, 2, [4, 4], kernel_size=2)
-        loader = kd_lib.make_loader(x, y, batch_size=32, shuffle=True, seed=0)
-        kd_lib.train(model, loader, epochs=2, select_by="last", show_progress=False)
+        loader = kd_lib.make_loader(
+            x, y, batch_size=32, shuffle=True, seed=0
+        )
+        kd_lib.train(
+            model, loader, epochs=2, select_by="last", show_progress=False
+        )
         return model
 
     for pa, pb in zip(run().parameters(), run().parameters()):
@@ -42,13 +47,24 @@ def test_train_learns_and_restores_the_best_epoch():
     x, y = _toy_classification()
     kd_lib.set_seed(0)
     model = kd_lib.TCNClassifier(2, 2, [8, 8], kernel_size=2)
-    train_loader = kd_lib.make_loader(x[:200], y[:200], batch_size=32, shuffle=True, seed=0)
+    train_loader = kd_lib.make_loader(
+        x[:200], y[:200], batch_size=32, shuffle=True, seed=0
+    )
     val_loader = kd_lib.make_loader(x[200:], y[200:], batch_size=64)
-    history = kd_lib.train(model, train_loader, val_loader, epochs=15, lr=1e-2, show_progress=False)
+    history = kd_lib.train(
+        model,
+        train_loader,
+        val_loader,
+        epochs=15,
+        lr=1e-2,
+        show_progress=False,
+    )
     assert history.epochs == 15 and len(history.val_accuracy) == 15
     assert history.train_loss[-1] < history.train_loss[0]
     assert history.best_val_accuracy == max(history.val_accuracy)
-    assert kd_lib.evaluate(model, val_loader)["accuracy"] == pytest.approx(history.best_val_accuracy)
+    assert kd_lib.evaluate(model, val_loader)["accuracy"] == pytest.approx(
+        history.best_val_accuracy
+    )
     assert history.best_val_accuracy > 0.85
     assert not model.training
 
@@ -57,46 +73,90 @@ def test_regression_uses_mse_and_reports_no_accuracy():
     x, y = kd_lib.adding_problem(128, 10, seed=0)
     loader = kd_lib.make_loader(x, y, batch_size=32)
     model = kd_lib.TCNClassifier(2, 1, [4, 4])
-    history = kd_lib.train(model, loader, loader, epochs=2, select_by="val_loss", show_progress=False)
+    history = kd_lib.train(
+        model,
+        loader,
+        loader,
+        epochs=2,
+        select_by="val_loss",
+        show_progress=False,
+    )
     assert history.val_accuracy == []
     assert set(kd_lib.evaluate(model, loader)) == {"loss"}
 
 
 def test_gradient_clipping_bounds_the_update():
-    """With a tiny clip norm, one SGD-like Adam step cannot move weights by more than lr."""
+    """With a tiny clip norm, one SGD-like Adam step cannot move
+    weights by more than lr."""
     x, y = _toy_classification(64)
     kd_lib.set_seed(0)
     model = kd_lib.TCNClassifier(2, 2, [4])
     before = [p.detach().clone() for p in model.parameters()]
     loader = kd_lib.make_loader(x, y, batch_size=64)
-    kd_lib.train(model, loader, epochs=1, lr=0.01, clip_grad_norm=1e-3, select_by="last",
-                 show_progress=False)
+    kd_lib.train(
+        model,
+        loader,
+        epochs=1,
+        lr=0.01,
+        clip_grad_norm=1e-3,
+        select_by="last",
+        show_progress=False,
+    )
     for b, p in zip(before, model.parameters()):
-        assert (p.detach() - b).abs().max() <= 0.01 + 1e-6  # Adam's first step is ~lr per weight
+        # Adam's first step is ~lr per weight
+        assert (p.detach() - b).abs().max() <= 0.01 + 1e-6
 
 
 def test_distillation_and_fine_tuning_through_the_same_loop():
     x, y = _toy_classification()
     kd_lib.set_seed(0)
     teacher = kd_lib.TCNClassifier(2, 2, [16, 16], kernel_size=2)
-    kd_lib.train(teacher, kd_lib.make_loader(x, y, batch_size=32, shuffle=True, seed=0),
-                 epochs=10, lr=1e-2, select_by="last", show_progress=False)
+    kd_lib.train(
+        teacher,
+        kd_lib.make_loader(x, y, batch_size=32, shuffle=True, seed=0),
+        epochs=10,
+        lr=1e-2,
+        select_by="last",
+        show_progress=False,
+    )
     soft = kd_lib.teacher_logits(teacher, x)
     labels = y.clone()
-    labels[100:] = kd_lib.UNLABELLED  # a transfer set: most rows carry only the soft label
-    loader = kd_lib.make_loader(x, labels, soft, batch_size=32, shuffle=True, seed=0)
+    # a transfer set: most rows carry only the soft label
+    labels[100:] = kd_lib.UNLABELLED
+    loader = kd_lib.make_loader(
+        x, labels, soft, batch_size=32, shuffle=True, seed=0
+    )
     student = kd_lib.TCNClassifier(2, 2, [4, 4], kernel_size=2)
-    kd_lib.train(student, loader, epochs=8, lr=1e-2, loss_fn=kd_lib.DistillationLoss(2.0, 0.7),
-                 select_by="last", show_progress=False)
-    agreement = (kd_lib.teacher_logits(student, x).argmax(1) == soft.argmax(1)).float().mean()
+    kd_lib.train(
+        student,
+        loader,
+        epochs=8,
+        lr=1e-2,
+        loss_fn=kd_lib.DistillationLoss(2.0, 0.7),
+        select_by="last",
+        show_progress=False,
+    )
+    agreement = (
+        (kd_lib.teacher_logits(student, x).argmax(1) == soft.argmax(1))
+        .float()
+        .mean()
+    )
     assert agreement > 0.8
-    history = kd_lib.fine_tune(student, loader, epochs=2, select_by="last", show_progress=False)
-    assert history.epochs == 2 and all(l == l for l in history.train_loss)  # no NaN from UNLABELLED
+    history = kd_lib.fine_tune(
+        student, loader, epochs=2, select_by="last", show_progress=False
+    )
+    # no NaN from UNLABELLED
+    assert history.epochs == 2 and all(
+        loss == loss for loss in history.train_loss
+    )
 
 
 def test_measure_latency_reports_ordered_quantiles():
-    timing = kd_lib.measure_latency(lambda: torch.randn(100, 100) @ torch.randn(100, 100),
-                                    repeats=9, warmup=1)
+    timing = kd_lib.measure_latency(
+        lambda: torch.randn(100, 100) @ torch.randn(100, 100),
+        repeats=9,
+        warmup=1,
+    )
     assert 0 < timing.q25 <= timing.median <= timing.q75
     assert timing.median_ms == pytest.approx(1e3 * timing.median)
 
@@ -104,7 +164,9 @@ def test_measure_latency_reports_ordered_quantiles():
 def test_checkpoint_round_trip(tmp_path):
     kd_lib.set_seed(0)
     model = kd_lib.TCNClassifier(1, 3, [4, 4])
-    path = kd_lib.save_checkpoint(model, tmp_path / "m.pt", note="hello", accuracy=0.5)
+    path = kd_lib.save_checkpoint(
+        model, tmp_path / "m.pt", note="hello", accuracy=0.5
+    )
     clone = kd_lib.TCNClassifier(1, 3, [4, 4])
     meta = kd_lib.load_checkpoint(clone, path)
     assert meta == {"note": "hello", "accuracy": 0.5}
@@ -128,30 +190,78 @@ def test_count_parameters_and_device():
     assert kd_lib.get_device("cpu").type == "cpu"
 
 
-@pytest.mark.parametrize("call,error", [
-    (lambda: kd_lib.set_seed(1.5), TypeError),
-    (lambda: kd_lib.set_seed(-1), ValueError),
-    (lambda: kd_lib.get_device("tpu"), ValueError),
-    (lambda: kd_lib.count_parameters("model"), TypeError),
-    (lambda: kd_lib.measure_latency(42), TypeError),
-    (lambda: kd_lib.measure_latency(lambda: None, repeats=0), ValueError),
-    (lambda: kd_lib.train(torch.nn.Linear(1, 1), [(1, 2)], epochs=1), TypeError),
-    (lambda: kd_lib.train(torch.nn.Linear(1, 1), kd_lib.make_loader(torch.zeros(2, 1)), epochs=0), ValueError),
-    (lambda: kd_lib.train(torch.nn.Linear(1, 1), kd_lib.make_loader(torch.zeros(2, 1)), epochs=1), ValueError),
-    (lambda: kd_lib.train(torch.nn.Linear(1, 1), kd_lib.make_loader(torch.zeros(2, 1)), epochs=1,
-                          select_by="best"), ValueError),
-    (lambda: kd_lib.fine_tune(torch.nn.Linear(1, 1), kd_lib.make_loader(torch.zeros(2, 1)),
-                              loss_fn=None), TypeError),
-    (lambda: kd_lib.load_checkpoint(torch.nn.Linear(1, 1), "/nonexistent/model.pt"), FileNotFoundError),
-    (lambda: kd_lib.accuracy(torch.randn(3, 4), torch.zeros(4, dtype=torch.long)), ValueError),
-])
+@pytest.mark.parametrize(
+    "call,error",
+    [
+        (lambda: kd_lib.set_seed(1.5), TypeError),
+        (lambda: kd_lib.set_seed(-1), ValueError),
+        (lambda: kd_lib.get_device("tpu"), ValueError),
+        (lambda: kd_lib.count_parameters("model"), TypeError),
+        (lambda: kd_lib.measure_latency(42), TypeError),
+        (
+            lambda: kd_lib.measure_latency(lambda: None, repeats=0),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.train(torch.nn.Linear(1, 1), [(1, 2)], epochs=1),
+            TypeError,
+        ),
+        (
+            lambda: kd_lib.train(
+                torch.nn.Linear(1, 1),
+                kd_lib.make_loader(torch.zeros(2, 1)),
+                epochs=0,
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.train(
+                torch.nn.Linear(1, 1),
+                kd_lib.make_loader(torch.zeros(2, 1)),
+                epochs=1,
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.train(
+                torch.nn.Linear(1, 1),
+                kd_lib.make_loader(torch.zeros(2, 1)),
+                epochs=1,
+                select_by="best",
+            ),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.fine_tune(
+                torch.nn.Linear(1, 1),
+                kd_lib.make_loader(torch.zeros(2, 1)),
+                loss_fn=None,
+            ),
+            TypeError,
+        ),
+        (
+            lambda: kd_lib.load_checkpoint(
+                torch.nn.Linear(1, 1), "/nonexistent/model.pt"
+            ),
+            FileNotFoundError,
+        ),
+        (
+            lambda: kd_lib.accuracy(
+                torch.randn(3, 4), torch.zeros(4, dtype=torch.long)
+            ),
+            ValueError,
+        ),
+    ],
+)
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
 
 
 def test_evaluate_works_for_a_model_without_parameters():
-    """Dynamically quantised models keep packed weights and expose no parameters."""
+    """Dynamically quantised models keep packed weights and
+    expose no parameters."""
+
     class LastStepSum(torch.nn.Module):
         def forward(self, x):
             return torch.stack([x[:, -1, 0], -x[:, -1, 0]], dim=1)
@@ -159,7 +269,10 @@ def test_evaluate_works_for_a_model_without_parameters():
     x = torch.tensor([[[1.0]], [[-1.0]]])
     y = torch.tensor([0, 1])
     assert kd_lib.utils.model_device(LastStepSum()).type == "cpu"
-    assert kd_lib.evaluate(LastStepSum(), kd_lib.make_loader(x, y))["accuracy"] == 1.0
+    assert (
+        kd_lib.evaluate(LastStepSum(), kd_lib.make_loader(x, y))["accuracy"]
+        == 1.0
+    )
 
 
 def test_augment_is_applied_to_training_batches_only():
@@ -171,11 +284,24 @@ def test_augment_is_applied_to_training_batches_only():
 
     x, y = torch.randn(20, 8, 1), torch.randint(0, 3, (20,))
     model = kd_lib.TCNClassifier(1, 3, channels=[2])
-    kd_lib.train(model, kd_lib.make_loader(x, y, batch_size=8), kd_lib.make_loader(x, y, batch_size=20),
-                 epochs=1, augment=spy, show_progress=False)
-    assert seen == [8, 8, 4]  # three training batches, never the validation batch
+    kd_lib.train(
+        model,
+        kd_lib.make_loader(x, y, batch_size=8),
+        kd_lib.make_loader(x, y, batch_size=20),
+        epochs=1,
+        augment=spy,
+        show_progress=False,
+    )
+    # three training batches, never the validation batch
+    assert seen == [8, 8, 4]
     with pytest.raises(TypeError):
-        kd_lib.train(model, kd_lib.make_loader(x, y), epochs=1, augment="jitter", select_by="last")
+        kd_lib.train(
+            model,
+            kd_lib.make_loader(x, y),
+            epochs=1,
+            augment="jitter",
+            select_by="last",
+        )
 
 
 def test_a_nan_loss_stops_training_and_names_the_epoch_and_batch():
@@ -183,5 +309,10 @@ def test_a_nan_loss_stops_training_and_names_the_epoch_and_batch():
     x[20, 3, 0] = float("nan")  # in the third batch of 8, unshuffled
     model = kd_lib.TCNClassifier(1, 3, channels=[2])
     with pytest.raises(FloatingPointError, match="epoch 1, batch 3"):
-        kd_lib.train(model, kd_lib.make_loader(x, y, batch_size=8), epochs=2, select_by="last",
-                     show_progress=False)
+        kd_lib.train(
+            model,
+            kd_lib.make_loader(x, y, batch_size=8),
+            epochs=2,
+            select_by="last",
+            show_progress=False,
+        )

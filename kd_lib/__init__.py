@@ -14,6 +14,7 @@ from .data import (
     digits_splits,
     jitter_digits,
     load_digits_sequences,
+    load_japanese_vowels,
     make_loader,
     recall_at_distance,
     vowels_splits,
@@ -25,6 +26,13 @@ from .distill import (
     soft_targets,
     teacher_logits,
 )
+from .forecasting import (
+    LSTMForecaster,
+    TCNForecaster,
+    elnino_splits,
+    forecast_distillation_loss,
+    load_elnino,
+)
 from .models import (
     TCN,
     CausalConv1d,
@@ -33,11 +41,21 @@ from .models import (
     TemporalBlock,
     receptive_field,
 )
+from .padding import (
+    Padded,
+    make_padded_loader,
+    pad_collate,
+    pad_sequences,
+)
+from .pipeline import PipelineResult, run_pipeline, train_teacher
 from .plotting import PALETTE, plot_history, use_book_style
 from .pretrained import (
     DIGITS_TEACHER,
     DIGITS_TEACHERS,
+    FORECAST_TEACHER,
     load_digits_teacher,
+    load_forecast_teacher,
+    load_vowels_teacher,
     make_digits_teacher,
     train_digits_teacher,
 )

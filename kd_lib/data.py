@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from .padding import Padded, check_lengths, pad_sequences
 from .utils import check_int
 
 __all__ = [
@@ -57,10 +58,18 @@ def load_digits_sequences(
     return x.unsqueeze(-1), y
 
 
+SPLITS = ("train", "val", "test")
+
+
 @dataclass
 class SequenceSplits:
     """Fixed train / validation / test tensors: ``x_*`` is
-    ``(n, time, features)``."""
+    ``(n, time, features)``.
+
+    ``lengths_*`` ``(n,)`` (int64) gives the true length of each
+    right-padded sequence of a split whose sequences differ in length (see
+    :mod:`kd_lib.padding`); None means every sequence is full length.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -68,6 +77,15 @@ class SequenceSplits:
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    lengths_train: torch.Tensor | None = None
+    lengths_val: torch.Tensor | None = None
+    lengths_test: torch.Tensor | None = None
+
+    def __post_init__(self):
+        for name in SPLITS:
+            lengths = getattr(self, f"lengths_{name}")
+            if lengths is not None:
+                check_lengths(lengths, getattr(self, f"x_{name}"))
 
     def sizes(self) -> dict[str, int]:
         return {
@@ -75,6 +93,32 @@ class SequenceSplits:
             "val": len(self.y_val),
             "test": len(self.y_test),
         }
+
+    @property
+    def num_features(self) -> int:
+        """Features per time step (the student's ``input_size``)."""
+        return self.x_train.shape[-1]
+
+    @property
+    def num_classes(self) -> int:
+        """Classes: one more than the largest label of any split."""
+        return 1 + int(
+            max(y.max() for y in (self.y_train, self.y_val, self.y_test))
+        )
+
+    def padded(self, split: str) -> Padded:
+        """Split ``"train"``, ``"val"`` or ``"test"`` as a
+        :class:`kd_lib.Padded` ``(values, lengths)``, full lengths when
+        the split has none."""
+        if split not in SPLITS:
+            raise ValueError(
+                f"split must be one of {SPLITS}, got {split!r}"
+            )
+        x = getattr(self, f"x_{split}")
+        lengths = getattr(self, f"lengths_{split}")
+        if lengths is None:
+            lengths = torch.full((len(x),), x.shape[1], dtype=torch.long)
+        return Padded(x, lengths)
 
     @classmethod
     def from_arrays(
@@ -84,7 +128,10 @@ class SequenceSplits:
         before any training.
 
         ``x_*``: ``(n, time, features)`` numbers without NaN or infinity,
-        the same ``time`` and ``features`` in every split; ``y_*``: ``(n,)``
+        the same ``time`` and ``features`` in every split, or a list of
+        ``n`` sequences ``(time_i, features)`` of different lengths (at
+        least one step each, the same ``features``), stored right-padded
+        with their lengths; ``y_*``: ``(n,)``
         integer class labels in ``0 .. C-1``, where ``C`` is the number of
         classes in the training set, every class present in the training set
         and each class of the validation and test sets also present in
@@ -96,26 +143,13 @@ class SequenceSplits:
             "val": (x_val, y_val),
             "test": (x_test, y_test),
         }
-        tensors = {}
+        tensors, lengths = {}, {}
         for name, (x, y) in arrays.items():
-            x, y = torch.as_tensor(x), torch.as_tensor(y)
-            if x.dim() != 3:
-                raise ValueError(
-                    f"x_{name} must be (n, time, features), got shape "
-                    f"{tuple(x.shape)}"
-                )
-            if not (
-                x.is_floating_point()
-                or x.dtype in (torch.int32, torch.int64)
-            ):
-                raise TypeError(
-                    f"x_{name} must hold numbers, got {x.dtype}"
-                )
-            x = x.float()
-            if not torch.isfinite(x).all():
-                raise ValueError(
-                    f"x_{name} contains NaN or infinite values"
-                )
+            if isinstance(x, (list, tuple)):
+                x, lengths[name] = _from_list(x, f"x_{name}")
+            else:
+                x = _checked_values(torch.as_tensor(x), f"x_{name}", 3)
+            y = torch.as_tensor(y)
             if y.dim() != 1 or len(y) != len(x):
                 raise ValueError(
                     f"y_{name} must be (n,) with one label per row of "
@@ -130,7 +164,12 @@ class SequenceSplits:
             tensors[name] = (x, y.long())
         shape = tensors["train"][0].shape[1:]
         for name, (x, _) in tensors.items():
-            if x.shape[1:] != shape:
+            if lengths and x.shape[-1] != shape[-1]:
+                raise ValueError(
+                    f"x_{name} has {x.shape[-1]} features, but x_train "
+                    f"has {shape[-1]}"
+                )
+            if not lengths and x.shape[1:] != shape:
                 raise ValueError(
                     f"x_{name} has (time, features) = "
                     f"{tuple(x.shape[1:])}, "
@@ -152,7 +191,52 @@ class SequenceSplits:
                 "must be 0 .. C-1 "
                 f"with every class in the training set"
             )
-        return cls(*tensors["train"], *tensors["val"], *tensors["test"])
+        return cls(
+            *tensors["train"],
+            *tensors["val"],
+            *tensors["test"],
+            **{f"lengths_{k}": v for k, v in lengths.items()},
+        )
+
+
+def _checked_values(x: torch.Tensor, name: str, ndim: int) -> torch.Tensor:
+    """``x`` as float32 after checking its rank, dtype and finiteness."""
+    if x.dim() != ndim:
+        want = "(n, time, features)" if ndim == 3 else "(time, features)"
+        raise ValueError(
+            f"{name} must be {want}, got shape {tuple(x.shape)}"
+        )
+    if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
+        raise TypeError(f"{name} must hold numbers, got {x.dtype}")
+    x = x.float()
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def _from_list(sequences, name: str):
+    """Check a list of ``(time_i, features)`` sequences and pad them on
+    the right: ``(values, lengths)``, lengths None when all are equal."""
+    if not sequences:
+        raise ValueError(f"{name} must hold at least one sequence")
+    checked = []
+    for i, s in enumerate(sequences):
+        s = _checked_values(torch.as_tensor(s), f"{name}[{i}]", 2)
+        if len(s) == 0:
+            raise ValueError(
+                f"{name}[{i}] is empty: every sequence needs at least one "
+                "step"
+            )
+        if checked and s.shape[1] != checked[0].shape[1]:
+            raise ValueError(
+                f"{name}[{i}] has {s.shape[1]} features, but {name}[0] "
+                f"has {checked[0].shape[1]}"
+            )
+        checked.append(s)
+    values, lengths = pad_sequences(checked)
+    if (lengths == lengths[0]).all():
+        return values, None
+    return values, lengths
 
 
 def digits_splits(
@@ -482,18 +566,29 @@ def _left_pad(sequences: list[torch.Tensor], length: int) -> torch.Tensor:
     return out
 
 
+VOWELS_PADDING = ("left", "none")
+
+
 def vowels_splits(
-    val_per_class: int = 5, split_seed: int = 0
+    val_per_class: int = 5, split_seed: int = 0, padding: str = "left"
 ) -> SequenceSplits:
-    """Japanese Vowels as fixed train / validation / test tensors.
+    """Japanese Vowels as train / validation / test splits.
 
     ``val_per_class`` utterances of each speaker move from the training set
     to the validation set (the test set is the archive's own). Features are
-    standardised with the training set's mean and standard deviation;
-    sequences are left-padded with zeros (the training mean) to the longest
-    length, 29.
+    standardised with the training set's mean and standard deviation.
+    ``padding="left"``: sequences are left-padded with zeros (the training
+    mean) to the longest length, 29, and every model reads all 29 steps.
+    ``padding="none"``: each utterance keeps its own length (the splits
+    hold right-padded values and ``lengths_*``, built by
+    :meth:`SequenceSplits.from_arrays`), so the LSTM packs them and the
+    TCN masks the padding.
     """
     check_int(val_per_class, "val_per_class")
+    if padding not in VOWELS_PADDING:
+        raise ValueError(
+            f"padding must be one of {VOWELS_PADDING}, got {padding!r}"
+        )
     (train_seqs, y_train), (test_seqs, y_test) = load_japanese_vowels()
     generator = torch.Generator().manual_seed(split_seed)
     val_idx = torch.cat(
@@ -520,6 +615,18 @@ def vowels_splits(
 
     train_part = [s for s, v in zip(train_seqs, is_val) if not v]
     val_part = [s for s, v in zip(train_seqs, is_val) if v]
+    if padding == "none":
+        return SequenceSplits.from_arrays(
+            *[
+                arrays
+                for part, labels in (
+                    (train_part, y_train[~is_val]),
+                    (val_part, y_train[is_val]),
+                    (test_seqs, y_test),
+                )
+                for arrays in ([(s - mean) / std for s in part], labels)
+            ]
+        )
     return SequenceSplits(
         prepare(train_part),
         y_train[~is_val],

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .padding import Padded, check_lengths
 from .utils import check_tensor, model_device
 
 __all__ = [
@@ -139,29 +140,44 @@ class DistillationLoss(nn.Module):
 
 @torch.no_grad()
 def teacher_logits(
-    teacher: nn.Module, x: torch.Tensor, batch_size: int = 256
+    teacher: nn.Module,
+    x: torch.Tensor | Padded,
+    batch_size: int = 256,
+    *,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run the teacher over ``x`` ``(n, time, features)`` and return its
     logits ``(n, classes)``.
 
     Logits, not probabilities, are stored so that any temperature can be
     applied later. Labels are not needed: any unlabelled set of inputs can
-    be a transfer set.
+    be a transfer set. For right-padded sequences of different lengths pass
+    their ``lengths`` ``(n,)`` (or ``x`` as a :class:`kd_lib.Padded`): the
+    teacher is then called as ``teacher(x, lengths)`` and each batch is
+    cut to its longest sequence.
     """
     if not isinstance(teacher, nn.Module):
         raise TypeError(
             "teacher must be a torch.nn.Module, got "
             f"{type(teacher).__name__}"
         )
+    if isinstance(x, Padded):
+        if lengths is not None:
+            raise TypeError("x is a Padded batch: do not pass lengths too")
+        x, lengths = x
     check_tensor(x, "x", ndim=3, floating=True)
+    if lengths is not None:
+        check_lengths(lengths, x)
     was_training = teacher.training
     teacher.eval()
     device = model_device(teacher)
-    out = torch.cat(
-        [
-            teacher(x[i : i + batch_size].to(device)).cpu()
-            for i in range(0, len(x), batch_size)
-        ]
-    )
+    out = []
+    for i in range(0, len(x), batch_size):
+        if lengths is None:
+            out.append(teacher(x[i : i + batch_size].to(device)).cpu())
+            continue
+        part = lengths[i : i + batch_size]
+        values = x[i : i + batch_size, : int(part.max())].to(device)
+        out.append(teacher(values, part).cpu())
     teacher.train(was_training)
-    return out
+    return torch.cat(out)

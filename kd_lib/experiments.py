@@ -10,6 +10,7 @@ a JSON file under ``kd_lib/results/``, which the chapters load and plot::
     python -m kd_lib.experiments all            # or one name at a time:
     python -m kd_lib.experiments lr_search data_fraction teachers
     python -m kd_lib.experiments vowels omitted_class
+    python -m kd_lib.experiments forecasting    # the El Niño forecaster
 
 Each chapter re-runs a representative subset live and asserts that it lands
 inside the stored spread. Every arm is trained by :func:`run_arms`, with the
@@ -34,6 +35,7 @@ from .calibration import agreement
 from .comparison import paired_difference, verdict
 from .data import SequenceSplits, digits_splits, vowels_splits
 from .distill import distillation_loss, teacher_logits
+from .forecasting import elnino_splits, forecast_study
 from .multiseed import (
     GroupedTCNClassifier,
     grouped_logits,
@@ -42,7 +44,11 @@ from .multiseed import (
 )
 from .pipeline import make_student, mean_and_spread
 from .plotting import PALETTE
-from .pretrained import load_digits_teacher, load_vowels_teacher
+from .pretrained import (
+    load_digits_teacher,
+    load_forecast_teacher,
+    load_vowels_teacher,
+)
 from .report import Table
 from .utils import check_int, check_tensor, count_parameters, set_seed
 
@@ -67,6 +73,7 @@ __all__ = [
     "tuned_lr",
     "EXPERIMENTS",
     "VOWELS_STUDENT",
+    "run_forecasting",
     "arm_values",
     "arms_table",
     "fraction_table",
@@ -212,6 +219,7 @@ def seeded_students(
     input_size: int,
     num_classes: int,
     channels: list[int] | None = None,
+    kernel_size: int | None = None,
 ) -> GroupedTCNClassifier:
     """One student per seed, each built right after ``set_seed(seed)`` (so
     its initial weights are those of :func:`kd_lib.pipeline.make_student`
@@ -221,7 +229,7 @@ def seeded_students(
     for seed in seeds:
         set_seed(seed)
         students.append(
-            make_student(input_size, num_classes, channels=channels)
+            make_student(input_size, num_classes, channels, kernel_size)
         )
     return GroupedTCNClassifier.from_students(students)
 
@@ -267,6 +275,7 @@ def run_arms(
     *,
     arms=ARMS,
     channels: list[int] | None = None,
+    kernel_size: int | None = None,
     lr: float | dict = STUDY["lr"],
     epochs: int | None = None,
     temperature: float = STUDY["temperature"],
@@ -277,8 +286,12 @@ def run_arms(
     (:mod:`kd_lib.multiseed`), and score them on the test set.
 
     ``train_logits`` / ``test_logits``: the teacher's logits on the training
-    and test inputs. ``lr`` is one learning rate or one per arm. When the
-    teacher's arg-max equals the true label on every training input,
+    and test inputs. The students (``channels`` wide with ``kernel_size``,
+    by default :data:`kd_lib.pipeline.STUDENT`) take the data's features
+    and the teacher's classes; sequences of different lengths are read
+    with the splits' lengths. ``lr`` is one learning rate or one per arm;
+    ``epochs`` defaults to :func:`budget_epochs` of the training set. When
+    the teacher's arg-max equals the true label on every training input,
     ``pseudo`` is the same computation as ``scratch`` and is not run twice
     (``same_as="scratch"``).
     """
@@ -307,7 +320,7 @@ def run_arms(
             "test input"
         )
     lrs = lr if isinstance(lr, dict) else {arm: lr for arm in ARMS}
-    n, _, features = splits.x_train.shape
+    n, features = len(splits.x_train), splits.num_features
     classes = train_logits.shape[1]
     epochs = budget_epochs(n) if epochs is None else epochs
     val_every = max(1, epochs // STUDY["val_points"])
@@ -320,7 +333,9 @@ def run_arms(
     results: dict[str, ArmResult] = {}
 
     def finish(arm, model, history, run_epochs):
-        logits = grouped_logits(model, splits.x_test)
+        logits = grouped_logits(
+            model, splits.x_test, lengths=splits.lengths_test
+        )
         results[arm] = ArmResult(
             arm,
             list(seeds),
@@ -349,7 +364,9 @@ def run_arms(
                 results["scratch"], arm="pseudo", same_as="scratch"
             )
             continue
-        model = seeded_students(seeds, features, classes, channels)
+        model = seeded_students(
+            seeds, features, classes, channels, kernel_size
+        )
         loss = (
             _soft_loss(temperature, alpha)
             if arm == "soft"
@@ -367,6 +384,8 @@ def run_arms(
             x_val=splits.x_val,
             y_val=splits.y_val,
             val_every=val_every,
+            lengths=splits.lengths_train,
+            val_lengths=splits.lengths_val,
         )
         finish(arm, model, history, epochs)
     tune_epochs = max(1, round(STUDY["finetune_share"] * epochs))
@@ -389,6 +408,8 @@ def run_arms(
             x_val=splits.x_val,
             y_val=splits.y_val,
             val_every=max(1, tune_epochs // STUDY["val_points"]),
+            lengths=splits.lengths_train,
+            val_lengths=splits.lengths_val,
         )
         finish(extra, model, history, tune_epochs)
     return {arm: results[arm] for arm in arms}
@@ -402,25 +423,31 @@ def subset(
     Validation and test sets are unchanged; the teacher's soft labels go on
     the kept inputs only."""
     mask = stratified_label_mask(splits.y_train, fraction, seed)
-    return SequenceSplits(
-        splits.x_train[mask],
-        splits.y_train[mask],
-        splits.x_val,
-        splits.y_val,
-        splits.x_test,
-        splits.y_test,
+    lengths = splits.lengths_train
+    return replace(
+        splits,
+        x_train=splits.x_train[mask],
+        y_train=splits.y_train[mask],
+        lengths_train=None if lengths is None else lengths[mask],
     ), mask
 
 
 def ensemble_logits(
-    teachers: list[nn.Module], x: torch.Tensor
+    teachers: list[nn.Module],
+    x: torch.Tensor,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """An ensemble's logits: the mean of its members' log-probabilities (the
-    normalised geometric mean of their distributions), ``(n, classes)``."""
+    normalised geometric mean of their distributions), ``(n, classes)``.
+    ``lengths``: those of right-padded sequences (see
+    :func:`kd_lib.teacher_logits`)."""
     if not teachers:
         raise ValueError("teachers must hold at least one model")
     return torch.stack(
-        [torch.log_softmax(teacher_logits(t, x), -1) for t in teachers]
+        [
+            torch.log_softmax(teacher_logits(t, x, lengths=lengths), -1)
+            for t in teachers
+        ]
     ).mean(0)
 
 
@@ -463,9 +490,9 @@ def best_bias(
 
 
 def _teacher_logits_for(splits: SequenceSplits, teachers: list[nn.Module]):
-    return ensemble_logits(teachers, splits.x_train), ensemble_logits(
-        teachers, splits.x_test
-    )
+    return ensemble_logits(
+        teachers, splits.x_train, splits.lengths_train
+    ), ensemble_logits(teachers, splits.x_test, splits.lengths_test)
 
 
 def _save(name: str, payload: dict) -> Path:
@@ -758,12 +785,25 @@ def run_omitted_class(seeds=SEEDS, omitted: int = 3) -> dict:
     }
 
 
+def run_forecasting(seeds=SEEDS, search_seeds=(0, 1, 2)) -> dict:
+    """The forecasting chapter's comparison: an LSTM forecaster of El Niño
+    distilled into a TCN (see :func:`kd_lib.forecasting.forecast_study`),
+    with the committed teacher."""
+    teacher, meta = load_forecast_teacher()
+    study = forecast_study(
+        elnino_splits(), teacher, list(seeds), list(search_seeds)
+    )
+    study["teacher"]["checkpoint"] = meta
+    return study
+
+
 EXPERIMENTS = {
     "lr_search": run_lr_search,
     "data_fraction": run_data_fraction,
     "teachers": run_teachers,
     "vowels": run_vowels,
     "omitted_class": run_omitted_class,
+    "forecasting": run_forecasting,
 }
 """The stored experiments, in the order ``all`` runs them (``lr_search``
 first: the others train at the learning rates it picks)."""

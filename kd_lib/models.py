@@ -2,7 +2,9 @@
 
 The TCN follows Bai, Kolter & Koltun (2018): residual blocks of two dilated
 causal convolutions, dilation 2**i at level i, weight normalisation, no
-pooling. Both models take inputs of shape ``(batch, time, features)``.
+pooling. Both models take inputs of shape ``(batch, time, features)`` and,
+for right-padded sequences of different lengths, their ``lengths`` (see
+:mod:`kd_lib.padding`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from .padding import (
+    check_lengths,
+    step_mask,
+    to_left_padded,
+    to_right_padded,
+)
 from .utils import check_int, check_tensor
 
 __all__ = [
@@ -85,6 +93,14 @@ class CausalConv1d(nn.Module):
         return self.conv(F.pad(x, (self.left_padding, 0)))
 
 
+def _masked(out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    # mask (batch, 1 or groups, time): each group's channels share a row
+    if mask.shape[1] == 1:
+        return out * mask
+    groups = mask.shape[1]
+    return (out.unflatten(1, (groups, -1)) * mask[:, :, None]).flatten(1, 2)
+
+
 class TemporalBlock(nn.Module):
     """Two causal convolutions (each followed by ReLU and
     dropout) plus a residual.
@@ -92,6 +108,13 @@ class TemporalBlock(nn.Module):
     The residual is a 1×1 convolution when the widths differ, else the
     identity. Shapes: ``(batch, in_channels, time) -> (batch, out_channels,
     time)``.
+
+    ``mask`` ``(batch, 1, time)`` (or ``(batch, groups, time)``, one row per
+    group) holds 1 at real steps and 0 at the padding of left-padded
+    sequences. Zero inputs alone would not hide the padding: the biases make
+    the activations there nonzero, unlike the causal convolution's own zero
+    padding. Multiplying every activation by the mask keeps them exactly
+    zero, so each sequence of the batch gets what it would get alone.
     """
 
     def __init__(
@@ -117,10 +140,16 @@ class TemporalBlock(nn.Module):
             else nn.Identity()
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.dropout(F.relu(self.conv1(x)))
-        out = self.dropout(F.relu(self.conv2(out)))
-        return F.relu(out + self.downsample(x))
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if mask is None:
+            out = self.dropout(F.relu(self.conv1(x)))
+            out = self.dropout(F.relu(self.conv2(out)))
+            return F.relu(out + self.downsample(x))
+        out = _masked(self.dropout(F.relu(self.conv1(x))), mask)
+        out = _masked(self.dropout(F.relu(self.conv2(out))), mask)
+        return _masked(F.relu(out + self.downsample(x)), mask)
 
 
 class TCN(nn.Module):
@@ -128,6 +157,10 @@ class TCN(nn.Module):
     dilation 2**i at level i.
 
     Shapes: ``(batch, time, input_size) -> (batch, time, channels[-1])``.
+    With ``lengths`` (right-padded sequences, see :mod:`kd_lib.padding`)
+    each sequence is shifted to end on the last step and its padding masked
+    in every block, so its features equal those of the sequence alone; they
+    come back right-padded, zeros after each sequence's end.
     """
 
     def __init__(
@@ -170,7 +203,12 @@ class TCN(nn.Module):
     def receptive_field(self) -> int:
         return receptive_field(self.kernel_size, self.num_levels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def left_aligned(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The features with every sequence ending on the last step
+        (left-padded, zeros before each start): ``[:, -1]`` is each
+        sequence's last step. Without ``lengths``, the plain forward."""
         check_tensor(x, "x", ndim=3, floating=True)
         if x.shape[-1] != self.input_size:
             raise ValueError(
@@ -178,7 +216,24 @@ class TCN(nn.Module):
                 "dimension "
                 f"(batch, time, features), got shape {tuple(x.shape)}"
             )
-        return self.blocks(x.transpose(1, 2)).transpose(1, 2)
+        if lengths is None:
+            return self.blocks(x.transpose(1, 2)).transpose(1, 2)
+        check_lengths(lengths, x)
+        lengths = lengths.to(x.device)
+        # (batch, 1, time)
+        mask = step_mask(lengths, x.shape[1], "left")[:, None].to(x.dtype)
+        h = to_left_padded(x, lengths).transpose(1, 2)
+        for block in self.blocks:
+            h = block(h, mask)
+        return h.transpose(1, 2)
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        features = self.left_aligned(x, lengths)
+        if lengths is None:
+            return features
+        return to_right_padded(features, lengths)
 
 
 class TCNClassifier(nn.Module):
@@ -188,7 +243,10 @@ class TCNClassifier(nn.Module):
     num_outputs)`` from the last time step (which sees the whole receptive
     field); ``readout="sequence"`` gives one output per step,
     ``(batch, time, num_outputs)``. ``num_outputs`` is the number of
-    classes, or 1 for a regression.
+    classes, or 1 for a regression. With ``lengths`` (right-padded
+    sequences) ``"last"`` reads each sequence at its true end and
+    ``"sequence"`` gives right-padded outputs (those after a sequence's end
+    mean nothing), each exactly as for the sequence alone.
     """
 
     def __init__(
@@ -215,11 +273,17 @@ class TCNClassifier(nn.Module):
     def receptive_field(self) -> int:
         return self.tcn.receptive_field
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.tcn(x)
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if lengths is None:
+            features = self.tcn(x)
+            if self.readout == "last":
+                features = features[:, -1]
+            return self.head(features)
         if self.readout == "last":
-            features = features[:, -1]
-        return self.head(features)
+            return self.head(self.tcn.left_aligned(x, lengths)[:, -1])
+        return self.head(self.tcn(x, lengths))
 
 
 class LSTMClassifier(nn.Module):
@@ -279,16 +343,7 @@ class LSTMClassifier(nn.Module):
         if lengths is None:
             outputs, (h_n, _) = self.lstm(x)
         else:
-            check_tensor(lengths, "lengths", ndim=1, floating=False)
-            if (
-                len(lengths) != len(x)
-                or lengths.min() < 1
-                or lengths.max() > x.shape[1]
-            ):
-                raise ValueError(
-                    f"lengths must hold one value in [1, {x.shape[1]}] per "
-                    "sequence"
-                )
+            check_lengths(lengths, x)
             packed = nn.utils.rnn.pack_padded_sequence(
                 x, lengths.cpu(), batch_first=True, enforce_sorted=False
             )

@@ -14,7 +14,8 @@ training the group is the same computation as training the ``S`` students
 one after another (a unit test checks it), at roughly the cost of one.
 
 Shapes: inputs ``(models, batch, time, features)``, logits
-``(models, batch, classes)``.
+``(models, batch, classes)``. Sequences of different lengths come
+right-padded with their ``lengths`` (see :mod:`kd_lib.padding`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from torch import nn
 
 from .distill import UNLABELLED
 from .models import TCNClassifier, TemporalBlock
+from .padding import check_lengths, step_mask, to_left_padded
 from .utils import check_int, check_tensor, get_device
 
 __all__ = [
@@ -46,7 +48,9 @@ class GroupedTCNClassifier(nn.Module):
     num_classes)``; batch ``b`` of model ``s`` is ``x[s, b]``, so every
     model can see different examples. Build it from trained or freshly
     seeded students with :meth:`from_students`, and take them apart again
-    with :meth:`to_students`.
+    with :meth:`to_students`. ``lengths`` ``(models, batch)`` (or
+    ``(batch,)``, the same for every model) reads right-padded sequences
+    at their true ends, exactly as :class:`kd_lib.TCNClassifier` does.
     """
 
     def __init__(
@@ -91,7 +95,9 @@ class GroupedTCNClassifier(nn.Module):
         )
         self.channels, self.kernel_size = list(channels), kernel_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         check_tensor(x, "x", ndim=4, floating=True)
         s, b, t, f = x.shape
         if s != self.models or f != self.input_size:
@@ -99,9 +105,26 @@ class GroupedTCNClassifier(nn.Module):
                 f"x must be (models={self.models}, batch, time, "
                 f"features={self.input_size}), got {tuple(x.shape)}"
             )
+        mask = None
+        if lengths is not None:
+            check_tensor(lengths, "lengths", ndim=(1, 2), floating=False)
+            if lengths.dim() == 1:
+                lengths = lengths.expand(s, -1)
+            check_lengths(lengths, x, batch_dims=2)
+            lengths = lengths.to(x.device)
+            # every sequence ends on the last step; (B, S, T) of real steps
+            x = to_left_padded(
+                x.reshape(s * b, t, f), lengths.reshape(-1)
+            ).reshape(s, b, t, f)
+            mask = step_mask(lengths, t, "left").transpose(0, 1).to(x.dtype)
         # (S, B, T, F) -> (B, S*F, T): model s owns channels s*F ...
         # (s+1)*F - 1
-        h = self.blocks(x.permute(1, 0, 3, 2).reshape(b, s * f, t))
+        h = x.permute(1, 0, 3, 2).reshape(b, s * f, t)
+        if mask is None:
+            h = self.blocks(h)
+        else:
+            for block in self.blocks:
+                h = block(h, mask)
         # (S, B, C_last)
         last = h[:, :, -1].reshape(b, s, -1).transpose(0, 1)
         return (
@@ -264,27 +287,31 @@ class GroupedHistory:
 
 @torch.no_grad()
 def grouped_logits(
-    model: GroupedTCNClassifier, x: torch.Tensor, batch_size: int = 512
+    model: GroupedTCNClassifier,
+    x: torch.Tensor,
+    batch_size: int = 512,
+    *,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Every model's logits on the same inputs ``x``
-    ``(n, time, features)``: ``(models, n, classes)``."""
+    ``(n, time, features)``: ``(models, n, classes)``. ``lengths``
+    ``(n,)``: the true lengths of right-padded sequences."""
     check_tensor(x, "x", ndim=3, floating=True)
+    if lengths is not None:
+        check_lengths(lengths, x)
     was_training = model.training
     model.eval()
     device = model.head_bias.device
-    out = torch.cat(
-        [
-            model(
-                x[i : i + batch_size]
-                .to(device)
-                .expand(model.models, -1, -1, -1)
-            ).cpu()
-            for i in range(0, len(x), batch_size)
-        ],
-        dim=1,
-    )
+    out = []
+    for i in range(0, len(x), batch_size):
+        part = None if lengths is None else lengths[i : i + batch_size]
+        values = x[i : i + batch_size]
+        if part is not None:
+            values = values[:, : int(part.max())]
+        values = values.to(device).expand(model.models, -1, -1, -1)
+        out.append(model(values, part).cpu())
     model.train(was_training)
-    return out
+    return torch.cat(out, dim=1)
 
 
 def _batch_order(
@@ -314,6 +341,8 @@ def train_grouped(
     y_val: torch.Tensor | None = None,
     val_every: int = 1,
     device: torch.device | str | None = None,
+    lengths: torch.Tensor | None = None,
+    val_lengths: torch.Tensor | None = None,
 ) -> GroupedHistory:
     """Train every model of ``model`` on the same training set,
     each in its own order.
@@ -330,6 +359,9 @@ def train_grouped(
       mean loss.
     - ``seeds``: one per model; seed ``s`` sets model
       ``s``'s shuffling order.
+    - ``lengths`` / ``val_lengths`` ``(n,)``: the true lengths of
+      right-padded training / validation sequences (None: full length);
+      each batch is cut to its longest sequence.
 
     Adam, no gradient clipping, an optional half-cosine learning-rate decay
     to 0, and the last epoch's weights kept (with a schedule that ends at 0
@@ -367,10 +399,14 @@ def train_grouped(
             )
     if (x_val is None) != (y_val is None):
         raise ValueError("pass both x_val and y_val, or neither")
+    if lengths is not None:
+        check_lengths(lengths, x)
 
     device = torch.device(device) if device is not None else get_device()
     model.to(device).train()
     x = x.to(device)
+    if lengths is not None:
+        lengths = lengths.to(device)
     per_model = {
         k: (
             t.shape[:2] == (model.models, n)
@@ -394,7 +430,11 @@ def train_grouped(
         totals = torch.zeros(model.models, device=device)
         for i in range(0, n, batch_size):
             idx = order[:, i : i + batch_size]  # (S, B): model s's batch
-            logits = model(x[idx])
+            if lengths is None:
+                logits = model(x[idx])
+            else:
+                part = lengths[idx]
+                logits = model(x[idx, : int(part.max())], part)
             batch = {
                 k: (t[rows, idx] if per_model[k] else t[idx])
                 for k, t in targets.items()
@@ -417,7 +457,9 @@ def train_grouped(
         if x_val is not None and (
             (epoch + 1) % val_every == 0 or epoch == epochs - 1
         ):
-            predictions = grouped_logits(model, x_val).argmax(-1)
+            predictions = grouped_logits(
+                model, x_val, lengths=val_lengths
+            ).argmax(-1)
             history.val_epochs.append(epoch + 1)
             history.val_accuracy.append(
                 (predictions == y_val).float().mean(1).tolist()

@@ -1,38 +1,47 @@
 """The source article's four-step pipeline, as functions the chapters share.
 
-1. train a large LSTM teacher (done once: :mod:`kd_lib.pretrained`),
+1. train a large LSTM teacher (:func:`train_teacher` on any data; the
+   book's own teachers are committed: :mod:`kd_lib.pretrained`),
 2. let it produce soft labels for the training inputs,
 3. train a small TCN student on them,
 4. fine-tune the student on hard labels,
 
-next to the same student trained from scratch on hard labels. The pipeline
-chapter and the distillation chapters build their results tables from here.
+next to the same student trained from scratch on hard labels and on the
+teacher's hard pseudo-labels. :func:`run_pipeline` runs steps 2–4 on any
+:class:`kd_lib.SequenceSplits`, of any number of features and classes,
+fixed or variable length, with the book's fair recipe
+(:data:`kd_lib.experiments.STUDY`: every arm gets the same inputs and
+budget, its seeds trained together).
 """
 
 from __future__ import annotations
 
-import copy
 import statistics
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .data import SequenceSplits, make_loader
-from .distill import UNLABELLED, DistillationLoss, teacher_logits
-from .models import TCNClassifier
-from .training import History, evaluate, fine_tune, train
-from .utils import Timing, measure_latency, set_seed
+from .data import SequenceSplits
+from .distill import teacher_logits
+from .models import LSTMClassifier, TCNClassifier
+from .padding import make_padded_loader
+from .training import train
+from .utils import Timing, check_tensor, measure_latency, set_seed
+
+if TYPE_CHECKING:
+    from . import report
+    from .experiments import ArmResult
 
 __all__ = [
     "STUDENT",
-    "RECIPE",
+    "PIPELINE_ARMS",
     "make_student",
-    "train_scratch_student",
-    "train_distilled_student",
-    "fine_tune_student",
-    "PipelineRun",
+    "TEACHER",
+    "train_teacher",
+    "PipelineResult",
     "run_pipeline",
     "mean_and_spread",
     "inference_latency",
@@ -43,20 +52,11 @@ STUDENT = {"channels": [8, 8, 8, 8, 8], "kernel_size": 3}
 """The book's student: five levels of 8 channels, receptive
 field 125 > 64 steps."""
 
-RECIPE = {
-    # steps 3 and from-scratch
-    "epochs": 30,
-    "lr": 3e-3,
-    "batch_size": 64,
-    # step 3's distillation loss
-    "temperature": 4.0,
-    "alpha": 0.9,
-    # step 4
-    "finetune_epochs": 5,
-    "finetune_lr": 3e-4,
-}
-"""Training settings shared by every student, fixed before
-any result was seen."""
+PIPELINE_ARMS = ("scratch", "pseudo", "soft", "finetuned")
+"""The students :func:`run_pipeline` trains by default: hard labels,
+the teacher's hard pseudo-labels, its soft labels (step 3), and the
+soft-label students fine-tuned on hard labels (step 4). See
+:data:`kd_lib.experiments.ARMS` for the control ``scratch_longer``."""
 
 
 def make_student(
@@ -77,171 +77,197 @@ def make_student(
     )
 
 
-def _val_loader(splits: SequenceSplits):
-    return make_loader(splits.x_val, splits.y_val, batch_size=256)
+TEACHER = {
+    "hidden_size": 128,
+    "num_layers": 2,
+    "epochs": 100,
+    "lr": 3e-3,
+    "batch_size": 32,
+    "clip_grad_norm": 1.0,
+}
+"""The book's teacher recipe (the digits and vowels teachers): a two-layer
+LSTM of 128 units, Adam with a cosine schedule and gradient clipping, the
+epoch with the best validation accuracy kept."""
 
 
-def train_scratch_student(
+def train_teacher(
     splits: SequenceSplits,
-    seed: int,
-    channels: list[int] | None = None,
-    epochs: int = RECIPE["epochs"],
-    lr: float = RECIPE["lr"],
-) -> tuple[nn.Module, History]:
-    """The baseline: the student (``channels`` wide, default
-    :data:`STUDENT`) trained on hard labels only. Its initial weights depend
-    on ``seed`` alone."""
-    set_seed(seed)
-    student = make_student(channels=channels)
-    loader = make_loader(
-        splits.x_train,
-        splits.y_train,
-        batch_size=RECIPE["batch_size"],
-        shuffle=True,
-        seed=seed,
-    )
-    history = train(
-        student,
-        loader,
-        _val_loader(splits),
-        epochs=epochs,
-        lr=lr,
-        show_progress=False,
-    )
-    return student, history
-
-
-def train_distilled_student(
-    splits: SequenceSplits,
-    soft_logits: torch.Tensor,
-    seed: int,
-    channels: list[int] | None = None,
-    labels: torch.Tensor | None = None,
-    temperature: float = RECIPE["temperature"],
-    alpha: float = RECIPE["alpha"],
-    epochs: int = RECIPE["epochs"],
-    lr: float = RECIPE["lr"],
-) -> tuple[nn.Module, History]:
-    """Step 3: train the student on the teacher's logits
-    for ``splits.x_train``.
-
-    ``labels`` defaults to the true training labels; pass a copy with some
-    entries set to :data:`kd_lib.UNLABELLED` to learn from soft labels alone
-    there. The student (``channels`` wide) is built after seeding, so its
-    initial weights depend on ``seed`` alone.
-    """
-    if soft_logits.shape[0] != len(splits.x_train):
-        raise ValueError(
-            f"need one row of teacher logits per training input: "
-            f"{soft_logits.shape[0]} != {len(splits.x_train)}"
+    *,
+    seed: int = 0,
+    show_progress: bool = False,
+    **recipe,
+) -> LSTMClassifier:
+    """Step 1 on any data: an LSTM teacher sized by ``splits`` (its
+    features and classes), trained with :data:`TEACHER`'s recipe (override
+    any entry by keyword, e.g. ``epochs=30``). Sequences of different
+    lengths are packed. Returns the model in eval mode, on the CPU."""
+    if not isinstance(splits, SequenceSplits):
+        raise TypeError(
+            "splits must be a kd_lib.SequenceSplits (see "
+            f"SequenceSplits.from_arrays), got {type(splits).__name__}"
         )
-    set_seed(seed)
-    student = make_student(channels=channels)
-    labels = splits.y_train if labels is None else labels
-    loader = make_loader(
-        splits.x_train,
-        labels,
-        soft_logits,
-        batch_size=RECIPE["batch_size"],
-        shuffle=True,
-        seed=seed,
-    )
-    history = train(
-        student,
-        loader,
-        _val_loader(splits),
-        epochs=epochs,
-        lr=lr,
-        loss_fn=DistillationLoss(temperature, alpha),
-        show_progress=False,
-    )
-    return student, history
-
-
-def fine_tune_student(
-    student: nn.Module,
-    splits: SequenceSplits,
-    seed: int,
-    labels: torch.Tensor | None = None,
-    epochs: int = RECIPE["finetune_epochs"],
-    lr: float = RECIPE["finetune_lr"],
-) -> tuple[nn.Module, History]:
-    """Step 4: a copy of ``student`` fine-tuned on hard labels at a
-    lower learning rate.
-
-    Rows of ``labels`` marked UNLABELLED are left out, so with few labels
-    the fine-tuning sees only the labelled ones. The input model is left
-    untouched.
-    """
-    set_seed(seed)
-    tuned = copy.deepcopy(student)
-    labels = splits.y_train if labels is None else labels
-    # a batch of only unlabelled rows has no hard loss at all
-    labelled = labels != UNLABELLED
-    if not labelled.any():
+    unknown = set(recipe) - set(TEACHER)
+    if unknown:
         raise ValueError(
-            "fine-tuning needs at least one labelled training example"
+            f"unknown teacher settings {sorted(unknown)}; choose from "
+            f"{sorted(TEACHER)}"
         )
-    loader = make_loader(
-        splits.x_train[labelled],
-        labels[labelled],
-        batch_size=RECIPE["batch_size"],
-        shuffle=True,
-        seed=seed,
+    settings = {**TEACHER, **recipe}
+    set_seed(seed)
+    teacher = LSTMClassifier(
+        splits.num_features,
+        splits.num_classes,
+        hidden_size=settings["hidden_size"],
+        num_layers=settings["num_layers"],
     )
-    history = fine_tune(
-        tuned,
-        loader,
-        _val_loader(splits),
-        epochs=epochs,
-        lr=lr,
-        show_progress=False,
+
+    def loader(split, **kwargs):
+        y = getattr(splits, f"y_{split}")
+        return make_padded_loader(splits.padded(split), y, **kwargs)
+
+    train(
+        teacher,
+        loader(
+            "train",
+            batch_size=settings["batch_size"],
+            shuffle=True,
+            seed=seed,
+        ),
+        loader("val", batch_size=256),
+        epochs=settings["epochs"],
+        lr=settings["lr"],
+        clip_grad_norm=settings["clip_grad_norm"],
+        cosine_schedule=True,
+        show_progress=show_progress,
     )
-    return tuned, history
+    return teacher.cpu().eval()
 
 
 @dataclass
-class PipelineRun:
-    """One seed of the pipeline: the three students and
-    their test accuracies."""
+class PipelineResult:
+    """What :func:`run_pipeline` returns: per arm, the students of every
+    seed and their scores (:class:`kd_lib.experiments.ArmResult`), and the
+    teacher's test accuracy."""
 
-    seed: int
-    models: dict[str, nn.Module] = field(default_factory=dict)
-    histories: dict[str, History] = field(default_factory=dict)
-    test_accuracy: dict[str, float] = field(default_factory=dict)
+    seeds: list[int]
+    arms: dict[str, ArmResult]
+    teacher_test_accuracy: float
+    epochs: int
+
+    @property
+    def test_accuracy(self) -> dict[str, list[float]]:
+        """Per arm, the test accuracy of each seed (in ``seeds`` order):
+        what :func:`kd_lib.comparison.paired_difference` compares."""
+        return {a: list(r.test_accuracy) for a, r in self.arms.items()}
+
+    def students(self, arm: str) -> list[TCNClassifier]:
+        """The trained students of ``arm``, one per seed."""
+        if arm not in self.arms:
+            raise KeyError(
+                f"no arm {arm!r}; the arms are {list(self.arms)}"
+            )
+        return self.arms[arm].model.to_students()
+
+    def table(self, caption: str | None = None) -> report.Table:
+        """The book's comparison table (accuracy, paired difference from
+        ``scratch``, verdict): :func:`kd_lib.experiments.arms_table`."""
+        from .experiments import arms_table
+
+        return arms_table(
+            self.test_accuracy, self.teacher_test_accuracy, caption=caption
+        )
+
+
+def _check_student_spec(student) -> dict:
+    if student is None:
+        return {}
+    if not isinstance(student, dict):
+        raise TypeError(
+            'student must be a dict like {"channels": [8, 8], '
+            f'"kernel_size": 3}}, got {type(student).__name__}'
+        )
+    unknown = set(student) - {"channels", "kernel_size"}
+    if unknown:
+        raise ValueError(
+            f"unknown student settings {sorted(unknown)}; use 'channels' "
+            "and 'kernel_size'"
+        )
+    return dict(student)
 
 
 def run_pipeline(
-    teacher: nn.Module, splits: SequenceSplits, seeds: list[int]
-) -> list[PipelineRun]:
-    """Steps 2–4 for each seed, with the from-scratch baseline alongside.
+    teacher: nn.Module,
+    splits: SequenceSplits,
+    seeds: list[int],
+    *,
+    student: dict | None = None,
+    arms=PIPELINE_ARMS,
+    epochs: int | None = None,
+    lr: float | dict | None = None,
+) -> PipelineResult:
+    """Steps 2–4 for every seed, with the baselines alongside, on any data.
 
-    Returns one :class:`PipelineRun` per seed with students ``"scratch"``,
-    ``"distilled"`` and ``"finetuned"``.
+    Every size comes from ``splits``: the students take
+    ``splits.num_features`` inputs and ``splits.num_classes`` outputs (the
+    teacher must give as many logits); sequences of different lengths are
+    read at their true ends (the teacher packs them, the students mask
+    them). ``student`` overrides the book's :data:`STUDENT`, for example
+    ``{"channels": [16] * 4, "kernel_size": 3}`` (choose a receptive field
+    at least as long as the sequences). The arms (default
+    :data:`PIPELINE_ARMS`) are trained by
+    :func:`kd_lib.experiments.run_arms` with the book's recipe: the same
+    inputs and budget for every arm (``epochs``, by default
+    :func:`kd_lib.experiments.budget_epochs`), the learning rate ``lr``
+    (default ``STUDY["lr"]``), every arm's seeds at once.
     """
+    # imported here: experiments builds its students with make_student
+    from .experiments import STUDY, budget_epochs, run_arms
+
+    if not isinstance(teacher, nn.Module):
+        raise TypeError(
+            "teacher must be a torch.nn.Module, got "
+            f"{type(teacher).__name__}"
+        )
+    if not isinstance(splits, SequenceSplits):
+        raise TypeError(
+            "splits must be a kd_lib.SequenceSplits (see "
+            f"SequenceSplits.from_arrays), got {type(splits).__name__}"
+        )
     if not seeds:
         raise ValueError("seeds must name at least one seed")
+    spec = _check_student_spec(student)
+    if epochs is None:
+        epochs = budget_epochs(len(splits.x_train))
     # step 2, once: the teacher is fixed
-    soft = teacher_logits(teacher, splits.x_train)
-    test_loader = make_loader(splits.x_test, splits.y_test, batch_size=256)
-    runs = []
-    for seed in seeds:
-        run = PipelineRun(seed)
-        run.models["scratch"], run.histories["scratch"] = (
-            train_scratch_student(splits, seed)
+    train_z = teacher_logits(
+        teacher, splits.x_train, lengths=splits.lengths_train
+    )
+    test_z = teacher_logits(
+        teacher, splits.x_test, lengths=splits.lengths_test
+    )
+    check_tensor(train_z, "the teacher's logits", ndim=2, floating=True)
+    if train_z.shape[1] != splits.num_classes:
+        raise ValueError(
+            f"the teacher gives {train_z.shape[1]} logits but the data "
+            f"have {splits.num_classes} classes"
         )
-        run.models["distilled"], run.histories["distilled"] = (
-            train_distilled_student(splits, soft, seed)
-        )
-        run.models["finetuned"], run.histories["finetuned"] = (
-            fine_tune_student(run.models["distilled"], splits, seed)
-        )
-        run.test_accuracy = {
-            name: evaluate(m, test_loader)["accuracy"]
-            for name, m in run.models.items()
-        }
-        runs.append(run)
-    return runs
+    results = run_arms(
+        splits,
+        train_z,
+        test_z,
+        list(seeds),
+        arms=arms,
+        channels=spec.get("channels"),
+        kernel_size=spec.get("kernel_size"),
+        lr=STUDY["lr"] if lr is None else lr,
+        epochs=epochs,
+    )
+    return PipelineResult(
+        list(seeds),
+        results,
+        (test_z.argmax(1) == splits.y_test).float().mean().item(),
+        epochs,
+    )
 
 
 def mean_and_spread(values) -> tuple[float, float]:

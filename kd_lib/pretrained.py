@@ -13,7 +13,18 @@ from pathlib import Path
 from torch import nn
 
 from .data import digits_loaders, jitter_digits, make_loader, vowels_splits
+from .forecasting import (
+    ForecastHistory,
+    LSTMForecaster,
+    elnino_splits,
+    gaussian_nll,
+    mae,
+    point_forecast,
+    skill_score,
+    train_forecaster,
+)
 from .models import LSTMClassifier
+from .padding import make_padded_loader
 from .training import History, evaluate, train
 from .utils import load_checkpoint, save_checkpoint, set_seed
 
@@ -29,6 +40,11 @@ __all__ = [
     "make_vowels_teacher",
     "train_vowels_teacher",
     "load_vowels_teacher",
+    "FORECAST_TEACHER",
+    "FORECAST_CHECKPOINT",
+    "make_forecast_teacher",
+    "train_forecast_teacher",
+    "load_forecast_teacher",
 ]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -174,6 +190,9 @@ teacher's architecture with 12 input features and 9 speakers; smaller
 batches for 225 utterances)."""
 
 VOWELS_CHECKPOINT = "vowels_lstm_teacher.pt"
+VOWELS_PACKED_CHECKPOINT = "vowels_lstm_packed.pt"
+"""The same recipe trained on utterances of their own lengths (packed):
+the teacher of the chapter on your own data."""
 
 
 def make_vowels_teacher() -> LSTMClassifier:
@@ -181,31 +200,45 @@ def make_vowels_teacher() -> LSTMClassifier:
     return LSTMClassifier(**VOWELS_TEACHER["model"])
 
 
+def _vowels_loader(splits, split, **kwargs):
+    if splits.lengths_train is None:
+        return make_loader(
+            getattr(splits, f"x_{split}"),
+            getattr(splits, f"y_{split}"),
+            **kwargs,
+        )
+    return make_padded_loader(
+        splits.padded(split), getattr(splits, f"y_{split}"), **kwargs
+    )
+
+
 def train_vowels_teacher(
     epochs: int | None = None,
     seed: int | None = None,
     save_to: str | Path | None = None,
     show_progress: bool = True,
+    padding: str = "left",
 ) -> tuple[nn.Module, History]:
     """Train the Japanese Vowels teacher with :data:`VOWELS_TEACHER`'s
     recipe on :func:`kd_lib.data.vowels_splits` (``epochs`` and ``seed``
-    override it)."""
+    override it). ``padding="none"`` trains on each utterance at its own
+    length, packed (:data:`VOWELS_PACKED_CHECKPOINT`)."""
     recipe = VOWELS_TEACHER["train"]
     seed = VOWELS_TEACHER["seed"] if seed is None else seed
     epochs = recipe["epochs"] if epochs is None else epochs
     set_seed(seed)
-    splits = vowels_splits()
+    splits = vowels_splits(padding=padding)
     model = make_vowels_teacher()
     history = train(
         model,
-        make_loader(
-            splits.x_train,
-            splits.y_train,
+        _vowels_loader(
+            splits,
+            "train",
             batch_size=recipe["batch_size"],
             shuffle=True,
             seed=seed,
         ),
-        make_loader(splits.x_val, splits.y_val, batch_size=256),
+        _vowels_loader(splits, "val", batch_size=256),
         epochs=epochs,
         lr=recipe["lr"],
         clip_grad_norm=recipe["clip_grad_norm"],
@@ -214,11 +247,11 @@ def train_vowels_teacher(
     )
     if save_to is not None:
         model.cpu()
-        test = make_loader(splits.x_test, splits.y_test, batch_size=256)
+        test = _vowels_loader(splits, "test", batch_size=256)
         save_checkpoint(
             model,
             save_to,
-            name="vowels_lstm",
+            name="vowels_lstm" if padding == "left" else "vowels_packed",
             epochs=epochs,
             seed=seed,
             best_epoch=history.best_epoch,
@@ -227,9 +260,87 @@ def train_vowels_teacher(
     return model, history
 
 
-def load_vowels_teacher() -> tuple[nn.Module, dict]:
-    """The committed Japanese Vowels teacher (eval mode,
-    CPU) and its metadata."""
+def load_vowels_teacher(padding: str = "left") -> tuple[nn.Module, dict]:
+    """The committed Japanese Vowels teacher (eval mode, CPU) and its
+    metadata: trained left-padded (``padding="left"``, chapter 5) or on
+    utterances of their own lengths (``"none"``)."""
+    if padding not in ("left", "none"):
+        raise ValueError(
+            f"padding must be 'left' or 'none', got {padding!r}"
+        )
     model = make_vowels_teacher()
-    metadata = load_checkpoint(model, CHECKPOINT_DIR / VOWELS_CHECKPOINT)
+    name = (
+        VOWELS_CHECKPOINT if padding == "left" else VOWELS_PACKED_CHECKPOINT
+    )
+    metadata = load_checkpoint(model, CHECKPOINT_DIR / name)
+    return model.eval(), metadata
+
+
+FORECAST_TEACHER = {
+    "model": {"input_size": 3, "horizon": 6, "hidden_size": 64},
+    "train": {"epochs": 150, "lr": 3e-3, "batch_size": 64},
+    "seed": 0,
+}
+"""Architecture and recipe of the El Niño forecasting teacher: a two-layer
+LSTM of 64 units with a Gaussian head, trained by Gaussian negative
+log-likelihood on :func:`kd_lib.forecasting.elnino_splits` (the value and
+the calendar month as inputs), the epoch of lowest validation MAE kept."""
+
+FORECAST_CHECKPOINT = "elnino_lstm_teacher.pt"
+
+
+def make_forecast_teacher() -> LSTMForecaster:
+    """An untrained LSTM with the El Niño teacher's architecture."""
+    return LSTMForecaster(**FORECAST_TEACHER["model"])
+
+
+def train_forecast_teacher(
+    epochs: int | None = None,
+    seed: int | None = None,
+    save_to: str | Path | None = None,
+) -> tuple[LSTMForecaster, ForecastHistory]:
+    """Train the El Niño teacher with :data:`FORECAST_TEACHER`'s recipe
+    (``epochs`` and ``seed`` override it). With ``save_to`` the weights are
+    written there with the recipe and the validation and test scores."""
+    recipe = FORECAST_TEACHER["train"]
+    seed = FORECAST_TEACHER["seed"] if seed is None else seed
+    epochs = recipe["epochs"] if epochs is None else epochs
+    splits = elnino_splits()
+    set_seed(seed)
+    model = make_forecast_teacher()
+    history = train_forecaster(
+        model,
+        splits.x_train,
+        (splits.y_train,),
+        lambda out, y: gaussian_nll(*out, y),
+        epochs=epochs,
+        lr=recipe["lr"],
+        batch_size=recipe["batch_size"],
+        seed=seed,
+        x_val=splits.x_val,
+        y_val=splits.y_val,
+        keep_best=True,
+    )
+    if save_to is not None:
+        truth = splits.unscale(splits.y_test)
+        test = splits.unscale(point_forecast(model, splits.x_test))
+        save_checkpoint(
+            model.cpu(),
+            save_to,
+            name="elnino_lstm",
+            epochs=epochs,
+            seed=seed,
+            best_epoch=history.best_epoch,
+            val_mae=splits.std * min(history.val_mae),
+            test_mae=mae(test, truth),
+            test_skill=skill_score(test, truth, splits.naive_test),
+        )
+    return model.eval(), history
+
+
+def load_forecast_teacher() -> tuple[LSTMForecaster, dict]:
+    """The committed El Niño teacher (eval mode, CPU) and its
+    metadata."""
+    model = make_forecast_teacher()
+    metadata = load_checkpoint(model, CHECKPOINT_DIR / FORECAST_CHECKPOINT)
     return model.eval(), metadata

@@ -12,7 +12,10 @@ baseline that reruns the TCN over its whole window at every step.
 All three share one interface: ``reset(batch_size)`` starts new sequences,
 ``step(x_t)`` maps ``(batch, features) -> (batch, outputs)``, and calling
 the module on ``(batch, time, features)`` streams it step by step into
-``(batch, time, outputs)``. They are for inference only (dropout is off).
+``(batch, time, outputs)``; given the ``lengths`` of right-padded sequences
+(see :mod:`kd_lib.padding`), each stream's output stops changing at its
+last real step, so ``[:, -1]`` is every sequence's output at its true end.
+They are for inference only (dropout is off).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .models import (
     TCNClassifier,
     TemporalBlock,
 )
+from .padding import check_lengths
 from .utils import Timing, check_tensor, measure_latency
 
 __all__ = [
@@ -157,13 +161,32 @@ class _Streamer(nn.Module):
             )
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Reset, then stream ``(batch, time, features)`` into
-        ``(batch, time, outputs)``."""
+        ``(batch, time, outputs)``.
+
+        With ``lengths`` ``(batch,)`` (right-padded sequences) the padding
+        is never streamed into a result: from its last real step on, each
+        sequence's output is the one of that step.
+        """
         check_tensor(x, "x", ndim=3, floating=True)
-        self.reset(x.shape[0])
-        return torch.stack(
-            [self.step(x[:, t]) for t in range(x.shape[1])], dim=1
+        if lengths is None:
+            self.reset(x.shape[0])
+            return torch.stack(
+                [self.step(x[:, t]) for t in range(x.shape[1])], dim=1
+            )
+        check_lengths(lengths, x)
+        lengths = lengths.to(x.device)
+        outputs = self(x[:, : int(lengths.max())])
+        # step t reads step min(t, length - 1)
+        last = torch.minimum(
+            torch.arange(x.shape[1], device=x.device),
+            (lengths - 1)[:, None],
+        )
+        return outputs.gather(
+            1, last[..., None].expand(-1, -1, outputs.shape[-1])
         )
 
 
@@ -485,7 +508,8 @@ class LastStep(nn.Module):
     """Wrap a streamer so that calling it on ``(batch, time, features)``
     streams the whole sequence and returns only the last step,
     ``(batch, outputs)``: the same shape as a ``readout="last"`` classifier,
-    so :func:`kd_lib.evaluate` works on it."""
+    so :func:`kd_lib.evaluate` works on it. With ``lengths`` (right-padded
+    sequences) each one's output at its true end."""
 
     def __init__(self, streamer: _Streamer):
         super().__init__()
@@ -497,5 +521,7 @@ class LastStep(nn.Module):
             )
         self.streamer = streamer
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.streamer(x)[:, -1]
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.streamer(x, lengths)[:, -1]

@@ -3,6 +3,12 @@
 A batch from the loader is ``(x, *targets)``; the loss is called as
 ``loss_fn(model(x), *targets)``. Cross-entropy takes ``(logits, labels)``;
 :class:`kd_lib.DistillationLoss` takes ``(logits, labels, teacher_logits)``.
+
+Sequences of different lengths: ``x`` may be a :class:`kd_lib.Padded`
+``(values, lengths)`` of right-padded sequences, as the loaders of
+:func:`kd_lib.padding.make_padded_loader` yield; the model is then called
+as ``model(values, lengths)`` (every model of the book accepts that) and
+anything else is unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .distill import UNLABELLED
+from .padding import Padded
 from .utils import get_device, model_device, progress
 
 __all__ = [
@@ -79,6 +86,18 @@ def _default_loss(
     return F.cross_entropy(outputs, targets, ignore_index=UNLABELLED)
 
 
+def _call(model: nn.Module, x, device, augment=None) -> torch.Tensor:
+    """``model(x)`` for a tensor batch, ``model(values, lengths)`` for a
+    :class:`Padded` one (``augment`` sees the values)."""
+    if isinstance(x, Padded):
+        values = x.values.to(device)
+        if augment is not None:
+            values = augment(values)
+        return model(values, x.lengths)
+    x = x.to(device)
+    return model(x if augment is None else augment(x))
+
+
 def _check_loader(loader, name: str) -> None:
     if not isinstance(loader, DataLoader):
         raise TypeError(
@@ -92,14 +111,15 @@ def predict_logits(
     model: nn.Module, loader: DataLoader
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Model outputs and first targets over a whole loader, on the
-    CPU, in loader order."""
+    CPU, in loader order (batches of tensors or of
+    :class:`kd_lib.Padded` sequences)."""
     _check_loader(loader, "loader")
     device = model_device(model)
     was_training = model.training
     model.eval()
     outputs, targets = [], []
     for x, y, *_ in loader:
-        outputs.append(model(x.to(device)).cpu())
+        outputs.append(_call(model, x, device).cpu())
         targets.append(y)
     model.train(was_training)
     return torch.cat(outputs), torch.cat(targets)
@@ -152,7 +172,8 @@ def train(
       half cosine over the epochs (long runs settle better), else keep it
       fixed.
     - ``augment``: a function applied to each training batch's inputs (for
-      example :func:`kd_lib.data.jitter_digits`); validation never sees it.
+      example :func:`kd_lib.data.jitter_digits`; the padded values of a
+      :class:`kd_lib.Padded` batch); validation never sees it.
     - ``select_by``: which epoch's weights to keep at the end: best
       validation accuracy (ties go to the lower validation loss), lowest
       validation loss, or simply the last epoch.
@@ -216,11 +237,9 @@ def train(
         model.train()
         total, count = 0.0, 0
         for batch, (x, *targets) in enumerate(train_loader, start=1):
-            x = x.to(device)
-            if augment is not None:
-                x = augment(x)
+            outputs = _call(model, x, device, augment)
             targets = [t.to(device) for t in targets]
-            loss = loss_fn(model(x), *targets)
+            loss = loss_fn(outputs, *targets)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, "
@@ -233,8 +252,9 @@ def train(
             if clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
-            total += loss.item() * len(x)
-            count += len(x)
+            size = len(x.values if isinstance(x, Padded) else x)
+            total += loss.item() * size
+            count += size
         if scheduler is not None:
             scheduler.step()
         history.train_loss.append(total / count)

@@ -1,22 +1,13 @@
-"""The shared pipeline functions behind the results tables."""
+"""The shared pipeline functions behind the results tables, and the
+pipeline on data of any shape."""
 
+import numpy as np
 import pytest
 import torch
 
 import kd_lib
-from kd_lib import pipeline
-
-
-def _tiny_splits(n=120):
-    s = kd_lib.digits_splits()
-    return kd_lib.SequenceSplits(
-        s.x_train[:n, -16:],
-        s.y_train[:n],
-        s.x_val[:60, -16:],
-        s.y_val[:60],
-        s.x_test[:60, -16:],
-        s.y_test[:60],
-    )
+from kd_lib import experiments, pipeline
+from kd_lib.comparison import paired_difference
 
 
 def test_student_default_size_and_receptive_field():
@@ -24,54 +15,6 @@ def test_student_default_size_and_receptive_field():
     # sees a whole 64-step digit
     assert student.receptive_field == 125 >= 64
     assert kd_lib.count_parameters(student) == 2018
-
-
-def test_distilled_student_with_alpha_one_ignores_the_labels():
-    """At alpha = 1 only the teacher's soft labels matter: scrambling the
-    hard labels must not change the trained student at all."""
-    splits = _tiny_splits()
-    soft = torch.randn(len(splits.x_train), 10)
-    scrambled = splits.y_train[torch.randperm(len(splits.y_train))]
-    scrambled[::3] = kd_lib.UNLABELLED
-    a, _ = pipeline.train_distilled_student(
-        splits, soft, seed=0, alpha=1.0, epochs=2
-    )
-    b, _ = pipeline.train_distilled_student(
-        splits, soft, seed=0, labels=scrambled, alpha=1.0, epochs=2
-    )
-    for pa, pb in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(pa, pb)
-
-
-def test_fine_tune_student_leaves_the_original_untouched():
-    splits = _tiny_splits()
-    student, _ = pipeline.train_scratch_student(splits, seed=0, epochs=1)
-    before = [p.detach().clone() for p in student.parameters()]
-    tuned, history = pipeline.fine_tune_student(
-        student, splits, seed=0, epochs=1
-    )
-    assert history.epochs == 1
-    assert all(
-        torch.equal(b, p) for b, p in zip(before, student.parameters())
-    )
-    assert any(
-        not torch.equal(b, p) for b, p in zip(before, tuned.parameters())
-    )
-
-
-def test_run_pipeline_reports_three_students_per_seed(monkeypatch):
-    monkeypatch.setitem(pipeline.RECIPE, "epochs", 1)
-    splits = _tiny_splits()
-    teacher = kd_lib.LSTMClassifier(1, 10, hidden_size=8)
-    runs = pipeline.run_pipeline(teacher, splits, seeds=[0, 1])
-    assert [r.seed for r in runs] == [0, 1]
-    for run in runs:
-        assert set(run.test_accuracy) == {
-            "scratch",
-            "distilled",
-            "finetuned",
-        }
-        assert all(0.0 <= a <= 1.0 for a in run.test_accuracy.values())
 
 
 def test_mean_and_spread():
@@ -103,46 +46,100 @@ def test_inference_latency_is_positive():
     )
 
 
-def test_bad_teacher_logits_shape_is_rejected():
-    splits = _tiny_splits()
-    with pytest.raises(ValueError):
-        pipeline.train_distilled_student(splits, torch.randn(3, 10), seed=0)
-    with pytest.raises(ValueError):
+def _synthetic(features, classes, variable, n=24, seed=0):
+    """Class c is a constant level c plus noise, over sequences of 3 to 12
+    steps (variable) or exactly 8."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        y = np.arange(n) % classes
+        x = [
+            (
+                y[i]
+                + 0.3
+                * rng.normal(
+                    size=(
+                        int(rng.integers(3, 13)) if variable else 8,
+                        features,
+                    )
+                )
+            ).astype("float32")
+            for i in range(n)
+        ]
+        return (x if variable else np.stack(x)), y
+
+    return kd_lib.SequenceSplits.from_arrays(
+        *split(n), *split(n // 2), *split(n // 2)
+    )
+
+
+@pytest.mark.parametrize(
+    "features, classes, variable", [(3, 4, True), (1, 2, False)]
+)
+def test_run_pipeline_is_sized_by_the_data(features, classes, variable):
+    splits = _synthetic(features, classes, variable)
+    assert (splits.lengths_train is not None) == variable
+    kd_lib.set_seed(0)
+    teacher = kd_lib.LSTMClassifier(features, classes, hidden_size=8)
+    seeds = [0, 1]
+    result = pipeline.run_pipeline(
+        teacher,
+        splits,
+        seeds,
+        student={"channels": [4, 4], "kernel_size": 2},
+        epochs=2,
+    )
+    assert list(result.arms) == list(pipeline.PIPELINE_ARMS)
+    assert result.epochs == 2 and result.seeds == seeds
+    for arm, accuracies in result.test_accuracy.items():
+        assert len(accuracies) == 2
+        assert all(0.0 <= a <= 1.0 for a in accuracies)
+        student = result.students(arm)[1]
+        assert student.tcn.input_size == features
+        assert student.head.out_features == classes
+        assert student.receptive_field == 7  # two levels, kernel 2
+    # the reported accuracy is that of each student on each test
+    # sequence alone
+    student = result.students("soft")[1]
+    with torch.no_grad():
+        alone = torch.stack(
+            [
+                student(s[None])[0].argmax()
+                for s in splits.padded("test").sequences()
+            ]
+        )
+    assert result.test_accuracy["soft"][1] == pytest.approx(
+        (alone == splits.y_test).float().mean().item()
+    )
+    d = paired_difference(
+        result.test_accuracy["scratch"], result.test_accuracy["soft"]
+    )
+    assert d.low <= d.mean <= d.high
+    assert "soft" in repr(result.table())
+
+
+def test_run_pipeline_rejects_what_does_not_fit():
+    splits = _synthetic(2, 3, True, n=12)
+    teacher = kd_lib.LSTMClassifier(2, 3, hidden_size=4)
+    with pytest.raises(ValueError, match="at least one seed"):
+        pipeline.run_pipeline(teacher, splits, seeds=[])
+    with pytest.raises(ValueError, match="gives 5 logits but the data"):
         pipeline.run_pipeline(
-            kd_lib.LSTMClassifier(1, 10, hidden_size=4), splits, seeds=[]
+            kd_lib.LSTMClassifier(2, 5, hidden_size=4), splits, [0]
+        )
+    with pytest.raises(ValueError, match="unknown student settings"):
+        pipeline.run_pipeline(teacher, splits, [0], student={"width": 8})
+    with pytest.raises(TypeError, match="SequenceSplits"):
+        pipeline.run_pipeline(teacher, (splits.x_train,), [0])
+    with pytest.raises(ValueError, match="features"):
+        pipeline.run_pipeline(
+            kd_lib.LSTMClassifier(3, 3, hidden_size=4), splits, [0]
         )
 
 
-def test_fine_tuning_with_few_labels_uses_only_the_labelled_rows():
-    splits = _tiny_splits()
-    student, _ = pipeline.train_scratch_student(splits, seed=0, epochs=1)
-    labels = torch.full_like(splits.y_train, kd_lib.UNLABELLED)
-    labels[:5] = splits.y_train[:5]  # a single batch, all of it labelled
-    _, history = pipeline.fine_tune_student(
-        student, splits, seed=0, labels=labels, epochs=2
-    )
-    # no NaN from label-free batches
-    assert all(loss == loss for loss in history.train_loss)
-    with pytest.raises(ValueError):
-        pipeline.fine_tune_student(
-            student,
-            splits,
-            seed=0,
-            labels=torch.full_like(labels, kd_lib.UNLABELLED),
-        )
-
-
-def test_students_of_one_seed_start_from_the_same_weights():
-    splits = _tiny_splits()
-    kd_lib.set_seed(123)
-    torch.randn(10)  # whatever ran before must not matter
-    a, _ = pipeline.train_scratch_student(
-        splits, seed=4, channels=[4, 4], epochs=1
-    )
-    b, _ = pipeline.train_scratch_student(
-        splits, seed=4, channels=[4, 4], epochs=1
-    )
-    assert all(
-        torch.equal(pa, pb)
-        for pa, pb in zip(a.parameters(), b.parameters())
-    )
+def test_a_subset_keeps_each_sequence_with_its_length():
+    splits = _synthetic(2, 3, True, n=30)
+    part, mask = experiments.subset(splits, 0.5)
+    assert torch.equal(part.lengths_train, splits.lengths_train[mask])
+    assert torch.equal(part.x_train, splits.x_train[mask])
+    assert part.lengths_test is splits.lengths_test

@@ -1,5 +1,6 @@
 """The committed teacher checkpoint and the function that reproduces it."""
 
+import pytest
 import torch
 
 import kd_lib
@@ -86,6 +87,33 @@ def test_vowels_teacher_is_committed_and_reproducible(tmp_path):
         torch.testing.assert_close(p, q)
     committed = {k: v.shape for k, v in teacher.state_dict().items()}
     assert committed == {k: v.shape for k, v in a.state_dict().items()}
+
+
+def test_packed_vowels_teacher_is_committed_and_reproducible(tmp_path):
+    from kd_lib.pretrained import load_vowels_teacher, train_vowels_teacher
+
+    teacher, meta = load_vowels_teacher(padding="none")
+    assert meta["name"] == "vowels_packed" and meta["test_accuracy"] > 0.9
+    a, _ = train_vowels_teacher(
+        epochs=2,
+        save_to=tmp_path / "v.pt",
+        show_progress=False,
+        padding="none",
+    )
+    b, _ = train_vowels_teacher(
+        epochs=2, show_progress=False, padding="none"
+    )
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+    # it reads each utterance at its true length: padding changes nothing
+    splits = kd_lib.vowels_splits(padding="none")
+    batch = splits.padded("test")
+    i = int(batch.lengths.argmin())
+    with torch.no_grad():
+        alone = teacher(batch.values[i : i + 1, : batch.lengths[i]])
+        torch.testing.assert_close(alone[0], teacher(*batch)[i])
+    with pytest.raises(ValueError, match="padding"):
+        load_vowels_teacher(padding="right")
 
 
 def test_jittered_teacher_trains_with_dropout_and_jitter():

@@ -70,6 +70,7 @@ from .training import (
 from .utils import (
     Timing,
     count_parameters,
+    fold_weight_norm,
     get_device,
     load_checkpoint,
     measure_latency,
@@ -77,6 +78,7 @@ from .utils import (
     progress,
     save_checkpoint,
     set_seed,
+    timing_environment,
 )
 
 __version__ = "0.1.0"

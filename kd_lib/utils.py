@@ -3,7 +3,9 @@ counts, latency measurement, checkpoints and the progress bar."""
 
 from __future__ import annotations
 
+import copy
 import os
+import platform
 import random
 import statistics
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from tqdm.std import tqdm
 
 __all__ = [
@@ -23,6 +26,8 @@ __all__ = [
     "model_device",
     "Timing",
     "measure_latency",
+    "fold_weight_norm",
+    "timing_environment",
     "save_checkpoint",
     "load_checkpoint",
     "progress",
@@ -175,6 +180,56 @@ def measure_latency(
         return Timing(times[0], times[0], times[0], 1)
     q25, _, q75 = statistics.quantiles(times, n=4)
     return Timing(statistics.median(times), q25, q75, repeats)
+
+
+def fold_weight_norm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every parametrisation (weight
+    normalisation) folded into a plain weight.
+
+    A weight-normalised layer recomputes ``g * v / ||v||`` on every forward
+    pass; at inference the weights are fixed, so timing the unfolded model
+    charges it for work a deployed model never does. The outputs are equal
+    (to float rounding); ``model`` itself is left untouched.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    folded = copy.deepcopy(model)
+    for module in list(folded.modules()):
+        if not parametrize.is_parametrized(module):
+            continue
+        values = {
+            name: getattr(module, name).detach().clone()
+            for name in module.parametrizations
+        }
+        # A deep copy shares the generated ``Parametrized...`` class with
+        # ``model``; ``remove_parametrizations`` deletes properties from
+        # that class and would break ``model``. Swap the class instead.
+        module.__class__ = module.__class__.__bases__[0]
+        del module._modules["parametrizations"]
+        for name, value in values.items():
+            module.register_parameter(name, nn.Parameter(value))
+    return folded.eval()
+
+
+def timing_environment() -> str:
+    """One line naming what a timing depends on: CPU model, torch threads,
+    torch version and device, to print beside every timed result."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    device = get_device()
+    return (
+        f"{cpu}; {torch.get_num_threads()} thread(s); "
+        f"torch {torch.__version__}; {device.type}"
+    )
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, **metadata) -> Path:

@@ -295,6 +295,11 @@ class LSTMClassifier(nn.Module):
     of right-padded sequences of different lengths pass ``lengths`` (a 1-D
     tensor): the sequences are packed so that the LSTM stops at each one's
     true end.
+
+    ``forget_bias`` (for example 1.0, Jozefowicz et al. 2015) sets the
+    forget gate's bias so that, untrained, the cell keeps most of its
+    memory from step to step; ``None`` keeps PyTorch's default
+    initialisation (the book's committed teachers were trained so).
     """
 
     def __init__(
@@ -305,6 +310,7 @@ class LSTMClassifier(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.0,
         readout: str = "last",
+        forget_bias: float | None = None,
     ):
         super().__init__()
         if readout not in READOUTS:
@@ -326,9 +332,23 @@ class LSTMClassifier(nn.Module):
             batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
+        if forget_bias is not None:
+            self._set_forget_bias(float(forget_bias))
         self.head = nn.Linear(hidden_size, num_outputs)
         self.readout = readout
         self.input_size = input_size
+
+    def _set_forget_bias(self, value: float) -> None:
+        # PyTorch orders the gates (input, forget, cell, output) and adds
+        # two biases; the forget gate's total bias becomes ``value``.
+        hidden = self.lstm.hidden_size
+        forget = slice(hidden, 2 * hidden)
+        with torch.no_grad():
+            for name, bias in self.lstm.named_parameters():
+                if name.startswith("bias_ih"):
+                    bias[forget] = value
+                elif name.startswith("bias_hh"):
+                    bias[forget] = 0.0
 
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor | None = None

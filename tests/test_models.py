@@ -149,3 +149,25 @@ def test_lstm_is_causal():
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_lstm_forget_bias_sets_the_forget_gate_only():
+    model = kd_lib.LSTMClassifier(
+        3, 2, hidden_size=5, num_layers=2, forget_bias=1.0
+    )
+    for layer in range(2):
+        b_ih = getattr(model.lstm, f"bias_ih_l{layer}")
+        b_hh = getattr(model.lstm, f"bias_hh_l{layer}")
+        total = (b_ih + b_hh).detach()
+        torch.testing.assert_close(total[5:10], torch.ones(5))
+        # the other gates keep PyTorch's random init
+        assert total[:5].abs().sum() > 0
+
+
+def test_lstm_default_init_is_unchanged_by_the_forget_bias_option():
+    kd_lib.set_seed(0)
+    a = kd_lib.LSTMClassifier(3, 2, hidden_size=5)
+    kd_lib.set_seed(0)
+    b = kd_lib.LSTMClassifier(3, 2, hidden_size=5, forget_bias=None)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)

@@ -53,6 +53,7 @@ from .pretrained import (
     DIGITS_TEACHER,
     DIGITS_TEACHERS,
     FORECAST_TEACHER,
+    load_digits_student,
     load_digits_teacher,
     load_forecast_teacher,
     load_vowels_teacher,

@@ -6,16 +6,24 @@ number in the chapter comes from a function with a unit test. Sequence
 inputs are ``(batch, time, features)``, as everywhere in kd_lib.
 Multiply-adds per step and streaming state live in :mod:`kd_lib.streaming`.
 
-- time: :func:`latency_sweep`, :func:`time_training_step`;
-- memory: :func:`saved_activation_bytes` (what a training step keeps for the
+- time: :func:`timing_sweep` (weight normalisation folded, warm-up,
+  median and quartiles), :func:`crossover_length`, :func:`latency_sweep`,
+  :func:`time_training_step`;
+- memory: :func:`peak_training_bytes` (the peak of a training step),
+  :func:`saved_activation_bytes` (what a training step keeps for the
   backward pass) and :func:`peak_inference_bytes` (the most tensor memory
-  alive at once during a forward pass), both exact byte counts, not
+  alive at once during a forward pass), all byte counts of tensors, not
   estimates;
 - gradients: :func:`input_gradient_by_step`, :func:`gradient_norm_trace`;
 - variable length: :func:`pad_sequences`, :func:`predict_variable_length`;
 - experiments and display: :func:`digits_comparison`,
   :func:`train_on_recall`, :func:`draw_dilated_stack`, :func:`mean_spread`,
-  :func:`format_table`.
+  :func:`format_table`;
+- the stored, tuned, multi-seed study (``python -m kd_lib.experiments
+  lstm_vs_tcn``): :func:`study_models`,
+  :func:`recall_loaders`, :func:`study_run`, :func:`study_records`.
+
+The verdicts computed from all of these live in :mod:`kd_lib.verdicts`.
 """
 
 from __future__ import annotations
@@ -32,7 +40,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader
 
-from .data import digits_loaders, make_loader, recall_at_distance
+from .data import (
+    digits_loaders,
+    make_loader,
+    recall_at_distance,
+)
 from .models import LSTMClassifier, receptive_field
 
 # shared with the other chapters' tables; re-exported here under the names
@@ -45,13 +57,17 @@ from .utils import (
     Timing,
     check_int,
     check_tensor,
+    fold_weight_norm,
     measure_latency,
     set_seed,
 )
 
 __all__ = [
     "latency_sweep",
+    "timing_sweep",
+    "crossover_length",
     "time_training_step",
+    "peak_training_bytes",
     "saved_activation_bytes",
     "peak_live_tensor_bytes",
     "peak_inference_bytes",
@@ -65,6 +81,12 @@ __all__ = [
     "draw_dilated_stack",
     "mean_spread",
     "format_table",
+    "STUDY_SEEDS",
+    "STUDY_SETTINGS",
+    "study_models",
+    "recall_loaders",
+    "study_run",
+    "study_records",
 ]
 
 
@@ -117,6 +139,73 @@ def latency_sweep(
             )
             result[name].append(timing.median)
     return result
+
+
+def timing_sweep(
+    models: dict[str, nn.Module],
+    lengths: list[int],
+    *,
+    batch_size: int = 1,
+    input_size: int = 1,
+    repeats: int = 20,
+    warmup: int = 3,
+) -> dict[str, list[Timing]]:
+    """Inference timings of each model at each length: ``{name: [Timing
+    per length]}`` (median and inter-quartile range, in seconds).
+
+    Each model is timed as deployed: weight normalisation folded into
+    plain weights first (:func:`kd_lib.utils.fold_weight_norm`), eval mode,
+    ``warmup`` untimed calls, then ``repeats`` timed ones on random inputs
+    ``(batch_size, length, input_size)``.
+    """
+    if not isinstance(models, dict) or not models:
+        raise TypeError("models must be a non-empty dict {name: model}")
+    for model in models.values():
+        _check_model(model)
+    lengths = _check_lengths(lengths)
+    check_int(batch_size, "batch_size")
+    check_int(input_size, "input_size")
+    check_int(repeats, "repeats")
+    check_int(warmup, "warmup", minimum=0)
+    folded = {name: fold_weight_norm(m) for name, m in models.items()}
+    result = {name: [] for name in models}
+    for length in lengths:
+        x = torch.randn(batch_size, length, input_size)
+        for name, model in folded.items():
+            result[name].append(
+                measure_latency(
+                    functools.partial(model, x),
+                    repeats=repeats,
+                    warmup=warmup,
+                )
+            )
+    return result
+
+
+def crossover_length(lengths: list[int], ratios: list[float]) -> int | None:
+    """The shortest measured length from which ``ratios`` (LSTM time over
+    TCN time) stay above 1 at every longer length, or None.
+
+    ``lengths`` must be increasing. The answer is a measured length: the
+    true cross-over lies between it and the length before it.
+    """
+    lengths = _check_lengths(lengths)
+    if any(b <= a for a, b in zip(lengths, lengths[1:])):
+        raise ValueError(f"lengths must increase, got {lengths}")
+    ratios = [float(r) for r in ratios]
+    if len(ratios) != len(lengths):
+        raise ValueError(
+            f"need one ratio per length, got {len(ratios)} for "
+            f"{len(lengths)} lengths"
+        )
+    if not all(r > 0 for r in ratios):
+        raise ValueError(f"ratios must be positive, got {ratios}")
+    found = None
+    for length, r in zip(reversed(lengths), reversed(ratios)):
+        if r <= 1:
+            break
+        found = length
+    return found
 
 
 def time_training_step(
@@ -267,6 +356,35 @@ def peak_inference_bytes(model: nn.Module, x: torch.Tensor) -> int:
         return peak_live_tensor_bytes(lambda: model(x))
     finally:
         model.train(was_training)
+
+
+def peak_training_bytes(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> int:
+    """Peak tensor memory of one training step: forward, cross-entropy on
+    labels ``y`` and backward.
+
+    Counted like :func:`peak_live_tensor_bytes`, operator by operator,
+    with autograd on: the activations saved for the backward pass, the
+    temporaries of both passes and the gradients are all seen; the
+    parameters (which exist anyway) are not. At least
+    :func:`saved_activation_bytes`; deterministic on every machine.
+    """
+    _check_model(model)
+    check_tensor(x, "x", ndim=3, floating=True)
+    check_tensor(y, "y", ndim=1, floating=False)
+    was_training = model.training
+    model.train()
+    mode = _LiveTensorBytes()
+    try:
+        with torch.enable_grad(), mode:
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            del loss
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return mode.peak
 
 
 # ---------------------------------------------------------------- gradients
@@ -585,3 +703,156 @@ def draw_dilated_stack(kernel_size: int = 2, num_levels: int = 3, ax=None):
     ax.grid(False)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0))
     return ax
+
+
+# ------------------------------------------------- stored study (chapter 2)
+
+STUDY_SEEDS = (0, 1, 2)
+"""Seeds of every accuracy-based comparison in the stored study."""
+
+STUDY_SETTINGS = {
+    "epochs": 100,
+    "digits_lrs": (3e-3, 1e-2, 3e-2),
+    "recall_lrs": (3e-3, 1e-2, 3e-2),
+    "recall_position": 3,
+    "recall_distances": (4, 12, 48),
+    "recall_sizes": (2000, 500, 1000),
+    "forget_bias": 1.0,
+    "clip_grad_norm": 1.0,
+}
+"""The budget of :func:`kd_lib.experiments.run_lstm_vs_tcn`: the
+same number of epochs (and so of updates) for both models, learning
+rates searched on validation data per model and task, forget-gate bias
+1, clipping at norm 1. In the recall task the symbol to recall is always
+the one at step ``recall_position`` (counting from 0), so a longer
+distance is a longer sequence and a longer gap to bridge, not a harder
+counting problem."""
+
+
+def study_models(task: str) -> dict[str, Callable[[], nn.Module]]:
+    """Builders of the parameter-matched pair for ``task``
+    (``"digits"`` or ``"recall"``): the LSTM with forget-gate bias 1.
+
+    Digits: LSTM with 48 units against 5 levels of 18 channels, kernel 3
+    (10,282 and 9,388 parameters). Recall: LSTM with 19 units against
+    2 levels of 16 channels, kernel 2 (1,980 and 1,940 parameters;
+    receptive field 7).
+    """
+    from .models import TCNClassifier
+
+    bias = STUDY_SETTINGS["forget_bias"]
+    if task == "digits":
+        return {
+            "LSTM": lambda: LSTMClassifier(
+                1, 10, hidden_size=48, forget_bias=bias
+            ),
+            "TCN": lambda: TCNClassifier(
+                1, 10, channels=[18] * 5, kernel_size=3
+            ),
+        }
+    if task == "recall":
+        return {
+            "LSTM": lambda: LSTMClassifier(
+                4, 4, hidden_size=19, forget_bias=bias
+            ),
+            "TCN": lambda: TCNClassifier(
+                4, 4, channels=[16, 16], kernel_size=2
+            ),
+        }
+    raise ValueError(f"task must be 'digits' or 'recall', got {task!r}")
+
+
+def recall_loaders(distance: int, seed: int = 0):
+    """Train (shuffled by ``seed``), validation and test loaders for
+    :func:`kd_lib.recall_at_distance`: sequences of ``distance +
+    recall_position + 1`` steps whose label is the symbol at step
+    ``recall_position``; the data themselves never depend on ``seed``."""
+    check_int(distance, "distance")
+    length = distance + STUDY_SETTINGS["recall_position"] + 1
+    n_train, n_val, n_test = STUDY_SETTINGS["recall_sizes"]
+    parts = [
+        recall_at_distance(n, length, distance, seed=data_seed)
+        for n, data_seed in (
+            (n_train, 0),
+            (n_val, 20_000),
+            (n_test, 10_000),
+        )
+    ]
+    return (
+        make_loader(*parts[0], batch_size=64, shuffle=True, seed=seed),
+        make_loader(*parts[1], batch_size=500),
+        make_loader(*parts[2], batch_size=500),
+    )
+
+
+def study_run(
+    build: Callable[[], nn.Module],
+    loaders,
+    *,
+    seed: int,
+    lr: float,
+    epochs: int | None = None,
+) -> tuple[nn.Module, dict]:
+    """Train one model of the study (seed set right before building it)
+    and return it with its record: test accuracy of the best validation
+    epoch, and the per-epoch curves."""
+    train_loader, val_loader, test_loader = loaders
+    set_seed(seed)
+    model = build()
+    history = train(
+        model,
+        train_loader,
+        val_loader,
+        epochs=epochs or STUDY_SETTINGS["epochs"],
+        lr=lr,
+        clip_grad_norm=STUDY_SETTINGS["clip_grad_norm"],
+        show_progress=False,
+    )
+    record = {
+        "seed": seed,
+        "lr": lr,
+        "test_accuracy": evaluate(model, test_loader)["accuracy"],
+        "best_epoch": history.best_epoch,
+        "val_accuracy": history.val_accuracy,
+        "train_loss": history.train_loss,
+    }
+    return model, record
+
+
+def study_records(
+    study: dict,
+    *,
+    task: str,
+    model: str,
+    permuted: bool = False,
+    distance: int | None = None,
+    stage: str = "final",
+) -> list[dict]:
+    """The records of one setting of a stored
+    :func:`kd_lib.experiments.run_lstm_vs_tcn` study, one per seed
+    (``stage="final"``) or per searched learning rate
+    (``stage="search"``), in the order they were run."""
+    if not isinstance(study, dict) or "records" not in study:
+        raise TypeError(
+            "study must be the dict that "
+            "kd_lib.experiments.run_lstm_vs_tcn returns"
+        )
+    if stage not in ("final", "search"):
+        raise ValueError(
+            f"stage must be 'final' or 'search', got {stage!r}"
+        )
+    found = [
+        r
+        for r in study["records"]
+        if r["task"] == task
+        and r["model"] == model
+        and r["permuted"] == permuted
+        and r["distance"] == distance
+        and r["stage"] == stage
+    ]
+    if not found:
+        raise ValueError(
+            f"no {stage} records for task={task!r}, model={model!r}, "
+            f"permuted={permuted}, distance={distance}"
+        )
+    return found

@@ -31,11 +31,32 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from .benchmark import (
+    STUDY_SEEDS,
+    STUDY_SETTINGS,
+    input_gradient_by_step,
+    recall_loaders,
+    study_models,
+    study_run,
+)
 from .calibration import agreement
 from .comparison import paired_difference, verdict
-from .data import SequenceSplits, digits_splits, vowels_splits
+from .data import (
+    SequenceSplits,
+    digits_loaders,
+    digits_splits,
+    vowels_splits,
+)
 from .distill import distillation_loss, teacher_logits
 from .forecasting import elnino_splits, forecast_study
+from .memory_tasks import (
+    MEMORY_SETUP,
+    MEMORY_STUDY,
+    MEMORY_TASKS,
+    matched_lstm_hidden,
+    memory_run,
+    memory_units,
+)
 from .multiseed import (
     GroupedTCNClassifier,
     grouped_logits,
@@ -797,6 +818,144 @@ def run_forecasting(seeds=SEEDS, search_seeds=(0, 1, 2)) -> dict:
     return study
 
 
+# ------------------------------------- LSTM versus TCN (chapters 2, 3)
+
+
+def run_lstm_vs_tcn(seeds=STUDY_SEEDS) -> dict:
+    """The chapter's accuracy comparisons, tuned and converged: runs
+    ``python -m kd_lib.experiments lstm_vs_tcn``.
+
+    For every task (sequential digits, permuted digits, recall at each
+    distance) and model, the learning rate with the best validation
+    accuracy on the first seed is kept and the other seeds are trained at
+    it. Also stores, per digits seed, the input-gradient profile of each
+    model at initialisation and after training (step 0 over step 63).
+    """
+    settings = STUDY_SETTINGS
+    tasks = [("digits", p, None) for p in (False, True)] + [
+        ("recall", False, d) for d in settings["recall_distances"]
+    ]
+    records, gradients = [], []
+    for task, permuted, distance in tasks:
+        builders = study_models(task)
+        lrs = settings[f"{task}_lrs"]
+        key = {"task": task, "permuted": permuted, "distance": distance}
+
+        def loaders(seed, permuted=permuted, distance=distance, task=task):
+            if task == "digits":
+                return digits_loaders(permuted=permuted, seed=seed)
+            return recall_loaders(distance, seed=seed)
+
+        for name, build in builders.items():
+            search = {}
+            for lr in lrs:
+                model, record = study_run(
+                    build, loaders(seeds[0]), seed=seeds[0], lr=lr
+                )
+                search[lr] = (model, record)
+                records.append(
+                    {**key, "model": name, "stage": "search", **record}
+                )
+            best = max(
+                lrs, key=lambda lr: max(search[lr][1]["val_accuracy"])
+            )
+            runs = [search[best]] + [
+                study_run(build, loaders(seed), seed=seed, lr=best)
+                for seed in seeds[1:]
+            ]
+            for model, record in runs:
+                records.append(
+                    {**key, "model": name, "stage": "final", **record}
+                )
+                if task == "digits" and not permuted:
+                    x = digits_splits().x_test[:256]
+                    y = digits_splits().y_test[:256]
+                    set_seed(record["seed"])
+                    fresh = build()
+                    for stage, m in (
+                        ("initialised", fresh),
+                        ("trained", model),
+                    ):
+                        g = input_gradient_by_step(m, x, y)
+                        gradients.append(
+                            {
+                                "model": name,
+                                "seed": record["seed"],
+                                "stage": stage,
+                                "first_over_last": float(g[0] / g[-1]),
+                            }
+                        )
+            print(
+                f"{task} {permuted} {distance} {name}: lr {best}",
+                flush=True,
+            )
+    return {
+        "seeds": list(seeds),
+        "settings": {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in settings.items()
+        },
+        "records": records,
+        "gradients": gradients,
+    }
+
+
+def _memory_unit(args: tuple) -> dict:
+    task, model, lr, seed, distance, updates = args
+    return memory_run(
+        task,
+        model,
+        lr,
+        seed,
+        updates=updates,
+        distance=distance,
+        batch_size=MEMORY_STUDY["batch_size"],
+        val_points=MEMORY_STUDY["val_points"],
+    )
+
+
+def run_memory_tasks(units: list[tuple] | None = None, jobs=None) -> dict:
+    """Run :func:`memory_units` (by default the whole study) and return
+    their records. ``jobs`` processes run them side by side (default: the
+    environment variable ``KD_LIB_JOBS``, else 1); every run seeds itself,
+    so the records do not depend on ``jobs``."""
+    import os
+
+    if units is None:
+        units = memory_units()
+        for task, lrs in MEMORY_STUDY["extra_lrs"].items():
+            units += memory_units(tasks=[task], lrs=lrs)
+        units += memory_units(
+            tasks=["copy"],
+            models=["LSTM"],
+            lrs=MEMORY_STUDY["long_lrs"],
+            updates=MEMORY_STUDY["long_updates"],
+        )
+    units = list(units)
+    jobs = int(os.environ.get("KD_LIB_JOBS", "1")) if jobs is None else jobs
+    check_int(jobs, "jobs")
+    if jobs == 1:
+        records = [_memory_unit(u) for u in units]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        os.environ.setdefault("KD_LIB_THREADS", "1")
+        with ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            records = list(pool.map(_memory_unit, units, chunksize=1))
+    return {
+        "seeds": sorted({u[3] for u in units}),
+        "setup": MEMORY_SETUP,
+        "memory_study": MEMORY_STUDY,
+        "hidden": {t: matched_lstm_hidden(t) for t in MEMORY_TASKS},
+        "threads": torch.get_num_threads(),
+        "jobs": jobs,
+        "records": records,
+    }
+
+
 EXPERIMENTS = {
     "lr_search": run_lr_search,
     "data_fraction": run_data_fraction,
@@ -804,6 +963,8 @@ EXPERIMENTS = {
     "vowels": run_vowels,
     "omitted_class": run_omitted_class,
     "forecasting": run_forecasting,
+    "lstm_vs_tcn": run_lstm_vs_tcn,
+    "memory_tasks": run_memory_tasks,
 }
 """The stored experiments, in the order ``all`` runs them (``lr_search``
 first: the others train at the learning rates it picks)."""
@@ -828,10 +989,6 @@ def main(argv: list[str] | None = None) -> None:
             f"{name}: {payload['seconds']:.0f} s -> {_save(name, payload)}",
             flush=True,
         )
-
-
-if __name__ == "__main__":
-    main()
 
 
 # ---------------------------------------------------------- reading results
@@ -1148,3 +1305,7 @@ def verdict_table(
         "verdict",
     ]
     return Table(headers, rows, caption=caption), tally
+
+
+if __name__ == "__main__":
+    main()

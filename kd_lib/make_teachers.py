@@ -5,6 +5,7 @@
     python -m kd_lib.make_teachers vowels  # the Japanese Vowels teacher
     python -m kd_lib.make_teachers vowels_packed  # ... at true lengths
     python -m kd_lib.make_teachers elnino  # the El Niño forecaster
+    python -m kd_lib.make_teachers student  # the distilled digits student
 
 About four minutes per teacher on one laptop core.
 """
@@ -13,11 +14,13 @@ import sys
 
 from .pretrained import (
     CHECKPOINT_DIR,
+    DIGITS_STUDENT,
     DIGITS_TEACHERS,
     FORECAST_CHECKPOINT,
     VOWELS_CHECKPOINT,
     VOWELS_PACKED_CHECKPOINT,
     checkpoint_path,
+    train_digits_student,
     train_digits_teacher,
     train_forecast_teacher,
     train_vowels_teacher,
@@ -31,6 +34,14 @@ def main(names: list[str]) -> None:
         "vowels_packed",
         "elnino",
     ]:
+        if name == "student":
+            path = CHECKPOINT_DIR / DIGITS_STUDENT["checkpoint"]
+            _, meta = train_digits_student(save_to=path)
+            print(
+                f"student: seed {meta['seed']}, test accuracy "
+                f"{meta['test_accuracy']:.3f} -> {path}"
+            )
+            continue
         if name == "elnino":
             path = CHECKPOINT_DIR / FORECAST_CHECKPOINT
             _, history = train_forecast_teacher(save_to=path)

@@ -45,6 +45,9 @@ __all__ = [
     "make_forecast_teacher",
     "train_forecast_teacher",
     "load_forecast_teacher",
+    "DIGITS_STUDENT",
+    "train_digits_student",
+    "load_digits_student",
 ]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -343,4 +346,82 @@ def load_forecast_teacher() -> tuple[LSTMForecaster, dict]:
     metadata."""
     model = make_forecast_teacher()
     metadata = load_checkpoint(model, CHECKPOINT_DIR / FORECAST_CHECKPOINT)
+    return model.eval(), metadata
+
+
+DIGITS_STUDENT = {
+    "seed": 0,
+    "arm": "soft",
+    "teacher": "lstm",
+    "checkpoint": "digits_tcn_student.pt",
+}
+"""The distilled student the deployment chapter deploys: the book's
+student (:data:`kd_lib.pipeline.STUDENT`) trained on the book's teacher's
+soft labels by the ``soft`` arm of :func:`kd_lib.experiments.run_arms`, at
+the learning rate chosen on validation data
+(:func:`kd_lib.experiments.tuned_lr`), for the stated seed 0: not the best
+of several seeds."""
+
+
+def train_digits_student(
+    seed: int | None = None,
+    epochs: int | None = None,
+    save_to: str | Path | None = None,
+) -> tuple[nn.Module, dict]:
+    """Distil the book's teacher into the book's student on all the
+    digits, exactly like the ``soft`` arm of the stored experiments
+    (temperature 4, ``alpha = 0.9``, the full budget of
+    :func:`kd_lib.experiments.budget_epochs`); about 30 seconds on one
+    core.
+
+    ``seed`` (default :data:`DIGITS_STUDENT`'s 0) and ``epochs`` override
+    the recipe (a test uses a couple of epochs). Returns the student, a
+    :class:`kd_lib.TCNClassifier` in eval mode on the CPU, and its
+    metadata; with ``save_to`` both are written there.
+    """
+    # imported here: kd_lib.experiments imports this module
+    from .data import digits_splits
+    from .experiments import ensemble_logits, run_arms, tuned_lr
+
+    seed = DIGITS_STUDENT["seed"] if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    teacher, _ = load_digits_teacher(DIGITS_STUDENT["teacher"])
+    splits = digits_splits()
+    train_z = ensemble_logits([teacher], splits.x_train)
+    test_z = ensemble_logits([teacher], splits.x_test)
+    lr = tuned_lr(DIGITS_STUDENT["arm"])
+    result = run_arms(
+        splits,
+        train_z,
+        test_z,
+        [seed],
+        arms=(DIGITS_STUDENT["arm"],),
+        lr=lr,
+        epochs=epochs,
+    )[DIGITS_STUDENT["arm"]]
+    student = result.model.to_students()[0].cpu().eval()
+    metadata = {
+        "seed": seed,
+        "arm": DIGITS_STUDENT["arm"],
+        "teacher": DIGITS_STUDENT["teacher"],
+        "lr": lr,
+        "epochs": result.epochs,
+        "test_accuracy": result.test_accuracy[0],
+    }
+    if save_to is not None:
+        save_checkpoint(student, save_to, **metadata)
+    return student, metadata
+
+
+def load_digits_student() -> tuple[nn.Module, dict]:
+    """The committed distilled student (see :data:`DIGITS_STUDENT`), in
+    eval mode on the CPU, and its metadata (seed, learning rate, epochs,
+    test accuracy). Loaded with ``weights_only=True``."""
+    from .pipeline import make_student
+
+    model = make_student()
+    metadata = load_checkpoint(
+        model, CHECKPOINT_DIR / DIGITS_STUDENT["checkpoint"]
+    )
     return model.eval(), metadata

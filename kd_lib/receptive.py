@@ -11,6 +11,8 @@ and what that means for learning a dependency at a distance.
   parameter cost.
 - :func:`recall_accuracy`, :func:`train_and_test` and
   :func:`soft_loss_floor`: the chapter's experiments.
+- the fair LSTM-versus-TCN comparison on memory tasks lives in
+  :mod:`kd_lib.memory_tasks`.
 
 Lags count steps back from the last step: lag 0 is the last input itself, so
 a field of ``RF`` steps covers lags ``0 .. RF - 1``.

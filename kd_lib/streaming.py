@@ -48,6 +48,9 @@ __all__ = [
     "latency_vs_streams",
     "ops_per_step",
     "LastStep",
+    "TCNStep",
+    "LSTMStep",
+    "run_steps",
 ]
 
 BYTES_PER_FLOAT = 4  # float32
@@ -525,3 +528,186 @@ class LastStep(nn.Module):
         self, x: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
         return self.streamer(x, lengths)[:, -1]
+
+
+# --------------------------------------------- lean, explicit-state steps
+
+
+class _ConvStep(nn.Module):
+    # One causal conv as a pure function of (input, state). The state is
+    # the last (k-1)*d inputs, time-major and flat: (batch, (k-1)*d*in).
+    # The window (state, x) is one concatenation; its k taps are one
+    # index_select (none when d = 1: the window is the taps); the conv is
+    # one matrix product; the next state is one slice.
+    def __init__(self, conv: CausalConv1d):
+        super().__init__()
+        weight = conv.conv.weight.detach()  # weight norm folded here
+        out_channels, in_channels, kernel_size = weight.shape
+        dilation = conv.conv.dilation[0]
+        self.in_channels = in_channels
+        self.state_size = conv.left_padding * in_channels
+        self.gather = dilation > 1
+        # columns of the taps t-(k-1)d, ..., t-d, t in the flat window
+        taps = [
+            j * dilation * in_channels + c
+            for j in range(kernel_size)
+            for c in range(in_channels)
+        ]
+        self.register_buffer("taps", torch.tensor(taps))
+        # (k * in, out), rows ordered (tap, channel) like the window
+        self.register_buffer(
+            "weight",
+            weight.permute(2, 1, 0).reshape(-1, out_channels).contiguous(),
+        )
+        self.register_buffer("bias", conv.conv.bias.detach().clone())
+
+    def forward(
+        self, x: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        window = torch.cat([state, x], dim=1)
+        taps = window.index_select(1, self.taps) if self.gather else window
+        return (
+            torch.addmm(self.bias, taps, self.weight),
+            window[:, self.in_channels :],
+        )
+
+
+class _BlockStep(nn.Module):
+    def __init__(self, block: TemporalBlock):
+        super().__init__()
+        self.conv1 = _ConvStep(block.conv1)
+        self.conv2 = _ConvStep(block.conv2)
+        self.downsample = isinstance(block.downsample, nn.Conv1d)
+        weight = torch.zeros(0, 0)
+        bias = torch.zeros(0)
+        if self.downsample:
+            weight = block.downsample.weight.detach()[..., 0].t()
+            bias = block.downsample.bias.detach()
+        self.register_buffer("down_weight", weight.contiguous().clone())
+        self.register_buffer("down_bias", bias.clone())
+
+    def forward(
+        self, x: torch.Tensor, state1: torch.Tensor, state2: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h, state1 = self.conv1(x, state1)
+        h, state2 = self.conv2(torch.relu(h), state2)
+        residual = x
+        if self.downsample:
+            residual = torch.addmm(self.down_bias, x, self.down_weight)
+        return torch.relu(torch.relu(h) + residual), state1, state2
+
+
+class TCNStep(nn.Module):
+    """One streaming step of a trained TCN (or TCN classifier), as a pure
+    function of its input and its state: ``(y, new_states) = step(x,
+    states)``.
+
+    The lean form of :class:`StreamingTCN`, made for compilers and export:
+    weight normalisation folded, every convolution one matrix product over
+    its ``k`` taps, the state passed in and out explicitly (nothing is kept
+    between calls) and as few operators per step as the model allows: per
+    convolution one concatenation, one ``index_select`` of the taps (none
+    at dilation 1), one ``addmm`` and one slice for the next state.
+
+    Shapes: ``x`` ``(batch, input_size)``; ``states`` one tensor per
+    convolution, ``(batch, (k-1)*d*in_channels)``, the last ``(k-1)*d``
+    inputs time-major (see :meth:`initial_state`); ``y`` ``(batch,
+    outputs)``. The outputs equal the full forward pass at every step.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        tcn, head = _split_classifier(model)
+        self.blocks = nn.ModuleList(_BlockStep(b) for b in tcn.blocks)
+        self.has_head = head is not None
+        weight, bias = torch.zeros(0, 0), torch.zeros(0)
+        if head is not None:
+            weight, bias = head.weight.detach().t(), head.bias.detach()
+        self.register_buffer("head_weight", weight.contiguous().clone())
+        self.register_buffer("head_bias", bias.clone())
+        self.input_size = tcn.input_size
+        self.state_sizes = [
+            conv.state_size
+            for block in self.blocks
+            for conv in (block.conv1, block.conv2)
+        ]
+        self.eval()
+
+    def initial_state(self, batch_size: int = 1) -> list[torch.Tensor]:
+        """Zero buffers for ``batch_size`` new streams (the zero padding
+        of the full forward pass)."""
+        _check_batch_size(batch_size)
+        return [torch.zeros(batch_size, n) for n in self.state_sizes]
+
+    def forward(
+        self, x: torch.Tensor, states: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        new_states: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks):
+            x, state1, state2 = block(x, states[2 * i], states[2 * i + 1])
+            new_states.append(state1)
+            new_states.append(state2)
+        if self.has_head:
+            x = torch.addmm(self.head_bias, x, self.head_weight)
+        return x, new_states
+
+
+class LSTMStep(nn.Module):
+    """One step of an :class:`kd_lib.LSTMClassifier` with its state
+    ``[h, c]`` passed in and out: the teacher's counterpart of
+    :class:`TCNStep`, with the same call ``(y, [h, c]) = step(x, [h,
+    c])``. Shapes: ``x`` ``(batch, input_size)``; ``h`` and ``c``
+    ``(num_layers, batch, hidden)``; ``y`` ``(batch, outputs)``."""
+
+    def __init__(self, model: LSTMClassifier):
+        super().__init__()
+        if not isinstance(model, LSTMClassifier):
+            raise TypeError(
+                "model must be a kd_lib.LSTMClassifier, got "
+                f"{type(model).__name__}"
+            )
+        self.lstm = nn.LSTM(
+            model.lstm.input_size,
+            model.lstm.hidden_size,
+            model.lstm.num_layers,
+            batch_first=True,
+        )
+        self.lstm.load_state_dict(model.lstm.state_dict())
+        self.head = nn.Linear(
+            model.head.in_features, model.head.out_features
+        )
+        self.head.load_state_dict(model.head.state_dict())
+        self.input_size = model.input_size
+        self.eval()
+
+    def initial_state(self, batch_size: int = 1) -> list[torch.Tensor]:
+        """Zero ``[h, c]`` for ``batch_size`` new streams."""
+        _check_batch_size(batch_size)
+        shape = (self.lstm.num_layers, batch_size, self.lstm.hidden_size)
+        return [torch.zeros(shape), torch.zeros(shape)]
+
+    def forward(
+        self, x: torch.Tensor, states: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        out, (h, c) = self.lstm(x.unsqueeze(1), (states[0], states[1]))
+        return self.head(out[:, 0]), [h, c]
+
+
+@torch.no_grad()
+def run_steps(
+    step,
+    x: torch.Tensor,
+    states: list[torch.Tensor],
+) -> torch.Tensor:
+    """Feed ``x`` ``(batch, time, features)`` through ``step`` (a
+    :class:`TCNStep`, :class:`LSTMStep`, or any callable with their
+    signature: scripted, compiled or exported) from ``states``; return
+    every step's output, ``(batch, time, outputs)``."""
+    check_tensor(x, "x", ndim=3, floating=True)
+    if not callable(step):
+        raise TypeError(f"step must be callable, got {type(step).__name__}")
+    outputs = []
+    for t in range(x.shape[1]):
+        y, states = step(x[:, t], states)
+        outputs.append(y)
+    return torch.stack(outputs, dim=1)

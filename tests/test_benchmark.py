@@ -338,3 +338,129 @@ LOADER = kd_lib.make_loader(
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
+
+
+# --------------------------------------- timing method, peak memory, study
+
+
+def test_timing_sweep_folds_weight_norm_and_gives_quartiles():
+    tcn = small_tcn()
+    result = bm.timing_sweep(
+        {"tcn": tcn}, [4, 16], batch_size=2, input_size=3, repeats=5
+    )
+    assert len(result["tcn"]) == 2
+    for t in result["tcn"]:
+        assert t.repeats == 5 and 0 < t.q25 <= t.median <= t.q75
+    # the original model keeps its weight normalisation
+    assert any(
+        nn.utils.parametrize.is_parametrized(m) for m in tcn.modules()
+    )
+    with pytest.raises(TypeError):
+        bm.timing_sweep([tcn], [4])
+    with pytest.raises(ValueError):
+        bm.timing_sweep({"tcn": tcn}, [])
+
+
+@pytest.mark.parametrize(
+    "ratios, expected",
+    [
+        ([0.5, 0.9, 1.5, 3.0], 64),
+        ([0.5, 1.2, 0.9, 3.0], 256),
+        ([1.1, 1.2, 1.3, 3.0], 4),
+        ([2.0, 2.0, 2.0, 0.9], None),
+        ([0.5, 0.5, 0.5, 0.5], None),
+    ],
+)
+def test_crossover_is_where_the_ratio_stays_above_one(ratios, expected):
+    assert bm.crossover_length([4, 16, 64, 256], ratios) == expected
+
+
+def test_crossover_rejects_bad_input():
+    with pytest.raises(ValueError, match="increase"):
+        bm.crossover_length([16, 4], [1, 2])
+    with pytest.raises(ValueError, match="one ratio per length"):
+        bm.crossover_length([4, 16], [1.0])
+    with pytest.raises(ValueError, match="positive"):
+        bm.crossover_length([4, 16], [1.0, -1.0])
+
+
+def test_peak_training_memory_covers_the_saved_activations():
+    x, y = torch.randn(4, 32, 3), torch.tensor([0, 1, 2, 3])
+    for model in (small_lstm(), small_tcn()):
+        peak = bm.peak_training_bytes(model, x, y)
+        saved = bm.saved_activation_bytes(model, x)
+        assert peak >= saved > 0
+        # deterministic, and the model is left without gradients
+        assert peak == bm.peak_training_bytes(model, x, y)
+        assert all(p.grad is None for p in model.parameters())
+    longer = torch.randn(4, 128, 3)
+    tcn = small_tcn()
+    assert bm.peak_training_bytes(tcn, longer, y) > 3 * (
+        bm.peak_training_bytes(tcn, x, y)
+    )
+    with pytest.raises(TypeError):
+        bm.peak_training_bytes(tcn, x, y.float())
+
+
+def test_study_models_are_parameter_matched():
+    for task in ("digits", "recall"):
+        built = {n: b() for n, b in bm.study_models(task).items()}
+        counts = {n: kd_lib.count_parameters(m) for n, m in built.items()}
+        assert abs(counts["LSTM"] / counts["TCN"] - 1) < 0.1
+        lstm = built["LSTM"].lstm
+        h = lstm.hidden_size
+        assert torch.all(
+            lstm.bias_ih_l0[h : 2 * h] + lstm.bias_hh_l0[h : 2 * h] == 1.0
+        )
+    with pytest.raises(ValueError):
+        bm.study_models("nonsense")
+
+
+def test_recall_loaders_keep_the_data_and_shuffle_by_seed():
+    a = bm.recall_loaders(12, seed=0)
+    b = bm.recall_loaders(12, seed=1)
+    assert torch.equal(a[2].dataset.tensors[0], b[2].dataset.tensors[0])
+    x, y = a[0].dataset.tensors
+    position = bm.STUDY_SETTINGS["recall_position"]
+    assert x.shape[1] == 12 + position + 1
+    assert torch.equal(x[:, position].argmax(-1), y)
+
+
+def test_study_run_records_curves_and_test_accuracy():
+    x, y = kd_lib.recall_at_distance(64, 12, 2, seed=0)
+    loader = kd_lib.make_loader(x, y, batch_size=32)
+    model, record = bm.study_run(
+        lambda: small_lstm().__class__(4, 4, hidden_size=5),
+        (loader, loader, loader),
+        seed=0,
+        lr=1e-2,
+        epochs=2,
+    )
+    assert isinstance(model, nn.Module)
+    assert len(record["val_accuracy"]) == len(record["train_loss"]) == 2
+    assert 0 <= record["test_accuracy"] <= 1 and record["lr"] == 1e-2
+
+
+def test_study_records_select_one_setting_and_name_a_missing_one():
+    study = {
+        "records": [
+            {
+                "task": "recall",
+                "model": "LSTM",
+                "permuted": False,
+                "distance": d,
+                "stage": "final",
+                "seed": s,
+            }
+            for d in (4, 12)
+            for s in (0, 1)
+        ]
+    }
+    found = bm.study_records(study, task="recall", model="LSTM", distance=4)
+    assert [r["seed"] for r in found] == [0, 1]
+    with pytest.raises(ValueError, match="distance=48"):
+        bm.study_records(study, task="recall", model="LSTM", distance=48)
+    with pytest.raises(ValueError, match="stage"):
+        bm.study_records(study, task="recall", model="LSTM", stage="x")
+    with pytest.raises(TypeError):
+        bm.study_records([], task="recall", model="LSTM")

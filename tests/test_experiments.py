@@ -98,3 +98,40 @@ def test_gap_closed_needs_a_gap_and_numbers():
 
 def test_format_mean_spread():
     assert experiments.format_mean_spread([0.9, 0.92, 0.94]) == "92.0 ± 2.0"
+
+
+# ---------------------------- chapter 3: memory tasks, on a tiny budget
+
+
+def test_memory_tasks_runner_on_a_tiny_budget():
+    from kd_lib import memory_tasks as mt
+
+    units = mt.memory_units(
+        tasks=["recall", "adding"],
+        lrs=[1e-2],
+        seeds=[0, 1],
+        distances=[2],
+        updates=6,
+    )
+    payload = experiments.run_memory_tasks(units, jobs=1)
+    records = payload["records"]
+    assert payload["seeds"] == [0, 1] and len(records) == len(units) == 8
+    for r in records:
+        assert r["updates"] == 6 and r["val_updates"][-1] == 6
+        assert r["test_loss_ratio"] == pytest.approx(
+            r["test_loss"] / mt.chance_loss(r["task"])
+        )
+    for task, d in (("recall", 2), ("adding", None)):
+        # same seeds, same training sets: the two models pair up
+        lstm = mt.memory_tuned_runs(records, task, "LSTM", d, updates=6)
+        tcn = mt.memory_tuned_runs(records, task, "TCN", d, updates=6)
+        assert [r["seed"] for r in lstm] == [r["seed"] for r in tcn]
+    # every run seeds itself: running it again repeats it
+    again = experiments.run_memory_tasks(units[:1], jobs=1)["records"][0]
+    assert again["test_loss"] == records[0]["test_loss"]
+    with pytest.raises(ValueError):
+        experiments.run_memory_tasks(units, jobs=0)
+
+
+def test_memory_tasks_is_a_command_line_experiment():
+    assert "memory_tasks" in experiments.EXPERIMENTS

@@ -121,3 +121,62 @@ def test_jittered_teacher_trains_with_dropout_and_jitter():
         name="lstm_jitter_dropout", epochs=1, show_progress=False
     )
     assert model.lstm.dropout == 0.3 and history.epochs == 1
+
+
+def test_committed_student_is_the_stated_seed_and_accurate():
+    from kd_lib.experiments import tuned_lr
+    from kd_lib.pretrained import DIGITS_STUDENT, load_digits_student
+
+    student, meta = load_digits_student()
+    assert not student.training
+    assert isinstance(student, kd_lib.TCNClassifier)
+    assert meta["seed"] == DIGITS_STUDENT["seed"] == 0
+    assert meta["arm"] == "soft" and meta["teacher"] == "lstm"
+    assert meta["lr"] == tuned_lr("soft")
+    splits = kd_lib.digits_splits()
+    with torch.no_grad():
+        accuracy = (
+            (student(splits.x_test).argmax(1) == splits.y_test)
+            .float()
+            .mean()
+            .item()
+        )
+    assert abs(accuracy - meta["test_accuracy"]) < 1e-6
+    assert accuracy > 0.9
+    # the weights hold plain tensors only
+    payload = torch.load(
+        kd_lib.pretrained.CHECKPOINT_DIR / DIGITS_STUDENT["checkpoint"],
+        weights_only=True,
+    )
+    assert payload["metadata"]["epochs"] == meta["epochs"]
+
+
+def test_train_digits_student_is_deterministic_for_its_seed(tmp_path):
+    """A short run of the function that made the committed student: same
+    seed, bit-identical weights; another seed, other weights; the saved
+    file loads into the committed student's architecture."""
+    from kd_lib.pipeline import make_student
+    from kd_lib.pretrained import load_digits_student, train_digits_student
+
+    first, meta = train_digits_student(epochs=2, save_to=tmp_path / "s.pt")
+    again, _ = train_digits_student(epochs=2)
+    other, _ = train_digits_student(seed=1, epochs=2)
+    assert meta["epochs"] == 2 and meta["seed"] == 0
+    for a, b in zip(
+        first.state_dict().values(), again.state_dict().values()
+    ):
+        assert torch.equal(a, b)
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(
+            first.state_dict().values(), other.state_dict().values()
+        )
+    )
+    committed, _ = load_digits_student()
+    fresh = make_student()
+    assert kd_lib.load_checkpoint(fresh, tmp_path / "s.pt")["seed"] == 0
+    assert {k: v.shape for k, v in fresh.state_dict().items()} == {
+        k: v.shape for k, v in committed.state_dict().items()
+    }
+    with pytest.raises(TypeError, match="seed"):
+        train_digits_student(seed=0.5, epochs=1)

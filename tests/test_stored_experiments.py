@@ -279,3 +279,105 @@ def test_finetune_table_reads_the_stored_run():
     }
     # the claim chapter 1 and chapter 5 make
     assert table.rows[1][4] == "better"
+
+
+# ------------------------------------------- chapter 2: LSTM versus TCN
+
+
+def test_lstm_vs_tcn_study_is_tuned_converged_and_multiseed():
+    from kd_lib import benchmark as bm
+
+    study = experiments.load_results("lstm_vs_tcn")
+    settings = study["settings"]
+    assert len(study["seeds"]) >= 3 and settings["forget_bias"] == 1.0
+    assert settings["clip_grad_norm"] == 1.0
+    tasks = [("digits", p, None) for p in (False, True)] + [
+        ("recall", False, d) for d in settings["recall_distances"]
+    ]
+    for task, permuted, distance in tasks:
+        for model in ("LSTM", "TCN"):
+            key = dict(
+                task=task, model=model, permuted=permuted, distance=distance
+            )
+            search = bm.study_records(study, stage="search", **key)
+            final = bm.study_records(study, **key)
+            assert [r["lr"] for r in search] == settings[f"{task}_lrs"]
+            best = max(search, key=lambda r: max(r["val_accuracy"]))
+            assert {r["lr"] for r in final} == {best["lr"]}
+            assert [r["seed"] for r in final] == study["seeds"]
+            for r in final:
+                assert len(r["val_accuracy"]) == settings["epochs"]
+                assert 0 <= r["test_accuracy"] <= 1
+    stages = {(g["model"], g["stage"]) for g in study["gradients"]}
+    assert stages == {
+        (m, s) for m in ("LSTM", "TCN") for s in ("initialised", "trained")
+    }
+
+
+def test_lstm_vs_tcn_command_runs_the_benchmark_study(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
+    monkeypatch.setitem(
+        experiments.EXPERIMENTS,
+        "lstm_vs_tcn",
+        lambda: {"seeds": [0, 1, 2], "records": []},
+    )
+    experiments.main(["lstm_vs_tcn"])
+    stored = json.loads((tmp_path / "lstm_vs_tcn.json").read_text())
+    assert stored["command"] == "python -m kd_lib.experiments lstm_vs_tcn"
+    assert stored["seeds"] == [0, 1, 2]
+
+
+# ------------------------------- chapter 3: memory tasks, LSTM versus TCN
+
+
+def test_memory_tasks_stored_runs_cover_the_study_and_agree():
+    from kd_lib import memory_tasks as mt
+
+    stored = experiments.load_results("memory_tasks")
+    study = mt.MEMORY_STUDY
+    assert stored["memory_study"] == json.loads(json.dumps(study))
+    assert stored["setup"] == json.loads(json.dumps(mt.MEMORY_SETUP))
+    assert stored["seeds"] == study["seeds"] and len(study["seeds"]) >= 3
+    assert stored["hidden"] == {
+        t: mt.matched_lstm_hidden(t) for t in mt.MEMORY_TASKS
+    }
+    expected = mt.memory_units()
+    for task, lrs in study["extra_lrs"].items():
+        expected += mt.memory_units(tasks=[task], lrs=lrs)
+    expected += mt.memory_units(
+        tasks=["copy"],
+        models=["LSTM"],
+        lrs=study["long_lrs"],
+        updates=study["long_updates"],
+    )
+    keys = ("task", "model", "lr", "seed", "distance", "updates")
+    got = [tuple(r[k] for k in keys) for r in stored["records"]]
+    assert got == [tuple(u) for u in expected]  # each run once, in order
+    for r in stored["records"]:
+        assert r["val_updates"][-1] == r["updates"]
+        assert len(r["val_updates"]) == study["val_points"]
+        assert r["test_loss_ratio"] == pytest.approx(
+            r["test_loss"] / mt.chance_loss(r["task"])
+        )
+        model = mt.memory_model(r["task"], r["model"])
+        assert r["parameters"] == kd_lib.count_parameters(model)
+        if r["task"] == "recall":
+            assert 0 <= r["test_accuracy"] <= 1
+            assert len(r["val_accuracy"]) == study["val_points"]
+
+
+def test_memory_tasks_tuned_rates_come_from_the_grid():
+    from kd_lib import memory_tasks as mt
+
+    records = experiments.load_results("memory_tasks")["records"]
+    study = mt.MEMORY_STUDY
+    for task in mt.MEMORY_TASKS:
+        grid = study["lrs"] + study["extra_lrs"].get(task, [])
+        for d in study["distances"] if task == "recall" else [None]:
+            for model in mt.MEMORY_MODELS:
+                lr = mt.memory_best_lr(records, task, model, d)
+                assert lr in grid
+                values = mt.memory_values(records, task, model, d)
+                assert len(values) == len(study["seeds"])

@@ -217,3 +217,109 @@ def test_bad_inputs_raise():
         streaming.multiply_adds_per_step(model, window=0)
     with pytest.raises(TypeError, match="streamer"):
         streaming.step_latency(model)
+
+
+# ------------------------------------------- lean, explicit-state steps
+
+
+@pytest.mark.parametrize(
+    "seed, batch, length, kernel_size, channels",
+    [
+        (0, 1, 1, 2, (6, 5, 5, 7)),
+        (1, 3, 17, 3, (6, 5, 5, 7)),
+        (2, 5, 64, 3, (8, 8, 8, 8, 8)),
+        (3, 2, 150, 4, (6, 5, 5, 7)),
+        (4, 7, 40, 5, (3, 3)),
+    ],
+)
+def test_tcn_step_equals_full_forward(
+    seed, batch, length, kernel_size, channels
+):
+    model = _trained_looking_tcn(
+        seed, kernel_size=kernel_size, channels=channels
+    )
+    x = torch.randn(
+        batch, length, 2, generator=torch.Generator().manual_seed(seed)
+    )
+    step = streaming.TCNStep(model)
+    with torch.no_grad():
+        expected = model(x)
+    got = streaming.run_steps(step, x, step.initial_state(batch))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # and it is the same computation as the stateful streamer
+    torch.testing.assert_close(
+        got, StreamingTCN(model)(x), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_tcn_step_fresh_state_starts_a_new_sequence():
+    model = _trained_looking_tcn(5)
+    gen = torch.Generator().manual_seed(5)
+    first, second = torch.randn(2, 2, 30, 2, generator=gen)
+    step = streaming.TCNStep(model)
+    states = step.initial_state(2)
+    with torch.no_grad():
+        for t in range(first.shape[1]):
+            _, states = step(first[:, t], states)
+        leaked = streaming.run_steps(step, second, states)
+        fresh = streaming.run_steps(step, second, step.initial_state(2))
+        torch.testing.assert_close(
+            fresh, model(second), rtol=1e-5, atol=1e-5
+        )
+    assert not torch.allclose(leaked, fresh, atol=1e-4)
+    # the state is all the step keeps: the inputs' states are untouched
+    assert all(s.abs().sum() == 0 for s in step.initial_state(2))
+
+
+def test_tcn_step_state_matches_the_accounting():
+    model = kd_lib.TCNClassifier(1, 10, [8] * 5, kernel_size=3)
+    step = streaming.TCNStep(model)
+    states = step.initial_state(3)
+    assert sum(s.shape[1] for s in states) == streaming.state_floats(model)
+    assert all(s.shape[0] == 3 for s in states)
+
+
+def test_tcn_step_bare_tcn_and_weight_norm_folded():
+    kd_lib.set_seed(0)
+    tcn = kd_lib.TCN(2, [4, 4], kernel_size=3)
+    step = streaming.TCNStep(tcn)
+    x = torch.randn(2, 9, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            streaming.run_steps(step, x, step.initial_state(2)),
+            tcn(x),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+    # no parametrisation left: plain tensors, no weight-norm gains
+    assert not any(
+        "parametrizations" in name for name, _ in step.named_buffers()
+    )
+
+
+def test_lstm_step_equals_full_forward():
+    kd_lib.set_seed(1)
+    model = kd_lib.LSTMClassifier(2, 4, 6, 2).eval()
+    full = kd_lib.LSTMClassifier(2, 4, 6, 2, readout="sequence").eval()
+    full.load_state_dict(model.state_dict())
+    x = torch.randn(3, 11, 2)
+    step = streaming.LSTMStep(model)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            streaming.run_steps(step, x, step.initial_state(3)),
+            full(x),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+def test_lean_steps_reject_bad_inputs():
+    with pytest.raises(TypeError, match="TCN"):
+        streaming.TCNStep(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="LSTMClassifier"):
+        streaming.LSTMStep(torch.nn.Linear(2, 2))
+    step = streaming.TCNStep(_trained_looking_tcn(0))
+    with pytest.raises(ValueError, match="batch_size"):
+        step.initial_state(0)
+    with pytest.raises(ValueError):
+        streaming.run_steps(step, torch.randn(2, 2), step.initial_state(2))

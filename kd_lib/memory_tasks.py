@@ -1,0 +1,664 @@
+"""LSTM versus TCN on three memory tasks, fairly: recall at distance,
+the adding problem and copy memory (chapter 3).
+
+Both models are parameter-matched (:func:`matched_lstm_hidden`), see the
+same inputs (:func:`memory_data`), and get the same recipe
+(:data:`MEMORY_STUDY`: Adam with a half-cosine decay, clipping, the LSTM's
+forget-gate bias at 1, every learning rate of a small grid with five
+seeds, the rate picked on validation data only). The runs are made by
+``python -m kd_lib.experiments memory_tasks`` (:mod:`kd_lib.experiments`)
+and stored in ``kd_lib/results/memory_tasks.json``; the functions here
+train one run (:func:`memory_run`) and read the stored ones
+(:func:`memory_values`, :func:`memory_verdict`, :func:`tcn_advantage`,
+:func:`plot_memory_curves`) with thresholds fixed before measuring
+(:data:`MEMORY_THRESHOLDS`).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import recall_at_distance
+from .models import TCNClassifier
+from .utils import (
+    check_int,
+    check_tensor,
+    count_parameters,
+    set_seed,
+)
+
+__all__ = [
+    "MEMORY_TASKS",
+    "MEMORY_MODELS",
+    "MEMORY_SETUP",
+    "MEMORY_STUDY",
+    "matched_lstm_hidden",
+    "memory_model",
+    "memory_data",
+    "chance_loss",
+    "train_curve",
+    "memory_run",
+    "memory_units",
+    "memory_val_score",
+    "memory_best_lr",
+    "memory_tuned_runs",
+    "memory_values",
+    "final_change",
+    "MEMORY_THRESHOLDS",
+    "memory_verdict",
+    "converged",
+    "tcn_advantage",
+    "plot_memory_curves",
+]
+
+
+MEMORY_TASKS = ("recall", "adding", "copy")
+"""The chapter's three memory tasks: recall at distance ``d``
+(:func:`kd_lib.recall_at_distance`, 21 steps, 4 symbols), the adding
+problem (``T = 30``) and copy memory (``T = 20``)."""
+
+MEMORY_MODELS = ("LSTM", "TCN")
+
+MEMORY_SETUP = {
+    "recall": {"length": 21, "classes": 4, "tcn": [16] * 3, "kernel": 2},
+    "adding": {"T": 30, "tcn": [16] * 4, "kernel": 3},
+    "copy": {"T": 20, "tcn": [16] * 4, "kernel": 3},
+    # sequences per split; the data seeds of the validation and test sets
+    # are fixed, the training set's is 1 + the run's seed
+    "n_train": 2048,
+    "n_val": 1000,
+    "n_test": 2000,
+    "val_seed": 5_000,
+    "test_seed": 10_000,
+}
+"""Inputs and architectures of the memory tasks. The TCNs' fields cover
+the whole sequence on adding and copy memory (61 steps) and lags 0..14 on
+recall (field 15); each LSTM's width is chosen so that its parameter count
+is the closest to its TCN's (:func:`matched_lstm_hidden`)."""
+
+
+def _task_io(task: str) -> tuple[int, int, str]:
+    """(input features, outputs, readout) of a memory task."""
+    if task not in MEMORY_TASKS:
+        raise ValueError(
+            f"task must be one of {MEMORY_TASKS}, got {task!r}"
+        )
+    if task == "recall":
+        c = MEMORY_SETUP["recall"]["classes"]
+        return c, c, "last"
+    if task == "adding":
+        return 2, 1, "last"
+    return 10, 10, "sequence"
+
+
+def _memory_tcn(task: str) -> TCNClassifier:
+    inputs, outputs, readout = _task_io(task)
+    spec = MEMORY_SETUP[task]
+    return TCNClassifier(
+        inputs,
+        outputs,
+        list(spec["tcn"]),
+        kernel_size=spec["kernel"],
+        readout=readout,
+    )
+
+
+def matched_lstm_hidden(task: str) -> int:
+    """The LSTM width whose parameter count is closest to the task's TCN
+    (ties: the smaller width)."""
+    from .models import LSTMClassifier
+
+    inputs, outputs, readout = _task_io(task)
+    target = count_parameters(_memory_tcn(task))
+
+    def size(h: int) -> int:
+        return count_parameters(
+            LSTMClassifier(inputs, outputs, hidden_size=h, readout=readout)
+        )
+
+    return min(range(1, 257), key=lambda h: (abs(size(h) - target), h))
+
+
+def memory_model(task: str, model: str, seed: int = 0) -> nn.Module:
+    """A fresh model for a memory task, built right after
+    ``set_seed(seed)``: ``"TCN"`` (see :data:`MEMORY_SETUP`) or
+    ``"LSTM"`` (parameter-matched width, forget-gate bias 1)."""
+    from .models import LSTMClassifier
+
+    if model not in MEMORY_MODELS:
+        raise ValueError(
+            f"model must be one of {MEMORY_MODELS}, got {model!r}"
+        )
+    check_int(seed, "seed", 0)
+    inputs, outputs, readout = _task_io(task)
+    set_seed(seed)
+    if model == "TCN":
+        return _memory_tcn(task)
+    hidden = matched_lstm_hidden(task)
+    set_seed(seed)
+    return LSTMClassifier(
+        inputs,
+        outputs,
+        hidden_size=hidden,
+        readout=readout,
+        forget_bias=1.0,
+    )
+
+
+def memory_data(
+    task: str,
+    split: str,
+    seed: int = 0,
+    distance: int | None = None,
+    num_samples: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of a memory task's ``split`` (``"train"``,
+    ``"val"`` or ``"test"``). The training set of run ``seed`` uses data
+    seed ``1 + seed``; validation and test sets are the same for every
+    run. ``distance`` is needed for (only) recall."""
+    from .data import adding_problem, copy_memory
+
+    _task_io(task)
+    splits = ("train", "val", "test")
+    if split not in splits:
+        raise ValueError(f"split must be one of {splits}, got {split!r}")
+    check_int(seed, "seed", 0)
+    if (task == "recall") != (distance is not None):
+        raise ValueError("give a distance for recall, and only for recall")
+    n = MEMORY_SETUP[f"n_{split}"] if num_samples is None else num_samples
+    data_seed = {
+        "train": 1 + seed,
+        "val": MEMORY_SETUP["val_seed"],
+        "test": MEMORY_SETUP["test_seed"],
+    }[split]
+    if task == "recall":
+        spec = MEMORY_SETUP["recall"]
+        return recall_at_distance(
+            n, spec["length"], distance, spec["classes"], seed=data_seed
+        )
+    if task == "adding":
+        return adding_problem(
+            n, MEMORY_SETUP["adding"]["T"], seed=data_seed
+        )
+    return copy_memory(n, MEMORY_SETUP["copy"]["T"], seed=data_seed)
+
+
+def chance_loss(task: str) -> float:
+    """The loss of the best model that remembers nothing: ``ln 4`` for
+    recall, ``1/6`` for adding, ``10 ln 8 / (T + 20)`` for copy memory."""
+    import math
+
+    from .data import ADDING_CHANCE_MSE, copy_memory_chance_loss
+
+    _task_io(task)
+    if task == "recall":
+        return math.log(MEMORY_SETUP["recall"]["classes"])
+    if task == "adding":
+        return ADDING_CHANCE_MSE
+    return copy_memory_chance_loss(MEMORY_SETUP["copy"]["T"])
+
+
+@torch.no_grad()
+def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(part) for part in x.split(1000)])
+    model.train(was_training)
+    if y.is_floating_point():
+        return {"loss": F.mse_loss(out, y).item()}
+    flat, labels = out.reshape(-1, out.shape[-1]), y.reshape(-1)
+    result = {"loss": F.cross_entropy(flat, labels).item()}
+    result["accuracy"] = (out.argmax(-1) == y).float().mean().item()
+    return result
+
+
+def train_curve(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    *,
+    updates: int,
+    lr: float,
+    batch_size: int = 64,
+    seed: int = 0,
+    val_points: int = 20,
+    clip_grad_norm: float = 1.0,
+) -> dict:
+    """Train ``model`` for exactly ``updates`` Adam steps (learning rate
+    decayed from ``lr`` to 0 along a half cosine, gradient norm clipped
+    at ``clip_grad_norm``; batches of ``batch_size`` drawn from a fresh
+    permutation of the training set, seeded by ``seed``, whenever fewer
+    than a batch remain), and score it on the validation set at
+    ``val_points`` evenly spaced updates, the last one included.
+
+    Returns ``{"val_updates", "val_loss"}`` and, for integer labels,
+    ``"val_accuracy"``: the validation curve that shows whether training
+    converged. The last update's weights are kept (no selection on
+    validation data).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    for name, t in (("x_train", x_train), ("x_val", x_val)):
+        check_tensor(t, name, ndim=3, floating=True)
+    if len(x_train) != len(y_train) or len(x_val) != len(y_val):
+        raise ValueError("need one target per input in each split")
+    check_int(updates, "updates")
+    check_int(batch_size, "batch_size")
+    check_int(val_points, "val_points")
+    check_int(seed, "seed", 0)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if clip_grad_norm <= 0:
+        raise ValueError(
+            f"clip_grad_norm must be > 0, got {clip_grad_norm}"
+        )
+    val_points = min(val_points, updates)
+    checkpoints = {
+        round(updates * (i + 1) / val_points) for i in range(val_points)
+    }
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=updates
+    )
+    generator = torch.Generator().manual_seed(seed)
+    loss_fn = F.mse_loss if y_train.is_floating_point() else None
+    curve = {"val_updates": [], "val_loss": []}
+    if not y_val.is_floating_point():
+        curve["val_accuracy"] = []
+    model.train()
+    step, order = 0, torch.empty(0, dtype=torch.long)
+    while step < updates:
+        if len(order) < batch_size:
+            order = torch.randperm(len(x_train), generator=generator)
+        batch, order = order[:batch_size], order[batch_size:]
+        out = model(x_train[batch])
+        if loss_fn is not None:
+            loss = loss_fn(out, y_train[batch])
+        else:
+            loss = F.cross_entropy(
+                out.reshape(-1, out.shape[-1]), y_train[batch].reshape(-1)
+            )
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {loss.item()} at update {step + 1}: "
+                "lower the learning rate"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        if step in checkpoints:
+            scores = _scores(model, x_val, y_val)
+            curve["val_updates"].append(step)
+            curve["val_loss"].append(scores["loss"])
+            if "accuracy" in scores:
+                curve["val_accuracy"].append(scores["accuracy"])
+    model.eval()
+    return curve
+
+
+def memory_run(
+    task: str,
+    model: str,
+    lr: float,
+    seed: int,
+    *,
+    updates: int,
+    distance: int | None = None,
+    batch_size: int = 64,
+    val_points: int = 20,
+    num_train: int | None = None,
+) -> dict:
+    """One run of the fair comparison: a fresh :func:`memory_model`
+    trained by :func:`train_curve` on :func:`memory_data` and scored on the
+    test set. Returns plain data (the validation curve, the test loss, its
+    ratio to :func:`chance_loss`, and the test accuracy for recall)."""
+    import time
+
+    net = memory_model(task, model, seed)
+    x, y = memory_data(task, "train", seed, distance, num_train)
+    xv, yv = memory_data(task, "val", seed, distance)
+    xt, yt = memory_data(task, "test", seed, distance)
+    start = time.perf_counter()
+    curve = train_curve(
+        net,
+        x,
+        y,
+        xv,
+        yv,
+        updates=updates,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        val_points=val_points,
+    )
+    seconds = time.perf_counter() - start
+    test = _scores(net, xt, yt)
+    record = {
+        "task": task,
+        "model": model,
+        "distance": distance,
+        "lr": lr,
+        "seed": seed,
+        "updates": updates,
+        "parameters": count_parameters(net),
+        **curve,
+        "test_loss": test["loss"],
+        "test_loss_ratio": test["loss"] / chance_loss(task),
+        "seconds": seconds,
+    }
+    if "accuracy" in test:
+        record["test_accuracy"] = test["accuracy"]
+    return record
+
+
+MEMORY_STUDY = {
+    "updates": 3000,
+    "batch_size": 64,
+    "lrs": [1e-3, 3e-3, 1e-2, 3e-2],
+    "seeds": [0, 1, 2, 3, 4],
+    "distances": [2, 6, 10, 14, 20],
+    "val_points": 20,
+    "forget_bias": 1.0,
+    "clip_grad_norm": 1.0,
+    # copy memory's LSTM did best at the largest rate: one more, for both
+    "extra_lrs": {"copy": [1e-1]},
+    # the LSTM on copy memory once more, four times as long
+    "long_updates": 12000,
+    "long_lrs": [1e-2, 3e-2],
+}
+"""The fair comparison's recipe, the same for both models: every learning
+rate of ``lrs`` with every seed, 3,000 Adam updates of 64 sequences with a
+half-cosine decay, the gradient norm clipped at 1, the LSTM's forget-gate
+bias set to 1; the learning rate of each (task, model, distance) is the one
+with the best mean final validation score (:func:`memory_best_lr`). The
+LSTM on copy memory did best at the grid's largest rate, so copy memory
+also runs ``extra_lrs`` (both models); and since the main budget leaves
+that LSTM near chance, it also runs ``long_updates`` at ``long_lrs``:
+does a four times larger budget fix it?"""
+
+
+def memory_units(
+    tasks=MEMORY_TASKS,
+    models=MEMORY_MODELS,
+    lrs=None,
+    seeds=None,
+    distances=None,
+    updates: int | None = None,
+) -> list[tuple]:
+    """Every run of the study as ``(task, model, lr, seed, distance,
+    updates)``, by default those of :data:`MEMORY_STUDY`."""
+    s = MEMORY_STUDY
+    lrs = s["lrs"] if lrs is None else list(lrs)
+    seeds = s["seeds"] if seeds is None else list(seeds)
+    distances = s["distances"] if distances is None else list(distances)
+    updates = s["updates"] if updates is None else updates
+    for task in tasks:
+        _task_io(task)
+    if not lrs or not seeds or not distances:
+        raise ValueError("need at least one learning rate, seed, distance")
+    return [
+        (task, model, lr, seed, d, updates)
+        for task in tasks
+        for d in (distances if task == "recall" else [None])
+        for model in models
+        for lr in lrs
+        for seed in seeds
+    ]
+
+
+def _matches(
+    records, task, model, distance=None, lr=None, updates=None
+) -> list[dict]:
+    updates = MEMORY_STUDY["updates"] if updates is None else updates
+    return [
+        r
+        for r in records
+        if r["task"] == task
+        and r["model"] == model
+        and r["distance"] == distance
+        and r["updates"] == updates
+        and (lr is None or r["lr"] == lr)
+    ]
+
+
+def memory_val_score(record: dict) -> float:
+    """A run's final validation score, higher is better: accuracy on
+    recall, minus the loss on adding and copy memory."""
+    if record["task"] == "recall":
+        return record["val_accuracy"][-1]
+    return -record["val_loss"][-1]
+
+
+def memory_best_lr(
+    records: list[dict],
+    task: str,
+    model: str,
+    distance=None,
+    updates: int | None = None,
+) -> float:
+    """The learning rate with the best mean final validation score
+    (:func:`memory_val_score`) over seeds; ties go to the smaller rate.
+    ``updates``: the budget (default ``MEMORY_STUDY["updates"]``)."""
+    import statistics
+
+    runs = _matches(records, task, model, distance, updates=updates)
+    if not runs:
+        raise KeyError(f"no runs of {model} on {task}, d = {distance}")
+    lrs = sorted({r["lr"] for r in runs})
+    score = {
+        lr: statistics.fmean(
+            memory_val_score(r)
+            for r in _matches(runs, task, model, distance, lr, updates)
+        )
+        for lr in lrs
+    }
+    return max(lrs, key=lambda lr: (score[lr], -lr))
+
+
+def memory_tuned_runs(
+    records: list[dict],
+    task: str,
+    model: str,
+    distance=None,
+    updates: int | None = None,
+) -> list[dict]:
+    """The runs at :func:`memory_best_lr`, in seed order."""
+    lr = memory_best_lr(records, task, model, distance, updates)
+    return sorted(
+        _matches(records, task, model, distance, lr, updates),
+        key=lambda r: r["seed"],
+    )
+
+
+def memory_values(
+    records: list[dict],
+    task: str,
+    model: str,
+    distance=None,
+    metric: str | None = None,
+    updates: int | None = None,
+) -> list[float]:
+    """Per-seed test values of the tuned runs: accuracy on recall, the
+    loss as a multiple of chance on adding and copy memory (or
+    ``metric``)."""
+    if metric is None:
+        metric = "test_accuracy" if task == "recall" else "test_loss_ratio"
+    return [
+        r[metric]
+        for r in memory_tuned_runs(records, task, model, distance, updates)
+    ]
+
+
+def final_change(record: dict, share: float = 0.25) -> float:
+    """How much a run's validation score (:func:`memory_val_score`; for
+    adding and copy memory as a multiple of the chance loss) moved over
+    the last ``share`` of its updates: near 0 for a converged run."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must lie in (0, 1), got {share}")
+    if record["task"] == "recall":
+        values = record["val_accuracy"]
+    else:
+        chance = chance_loss(record["task"])
+        values = [-v / chance for v in record["val_loss"]]
+    updates = record["val_updates"]
+    cut = updates[-1] * (1 - share)
+    start = min(i for i, u in enumerate(updates) if u >= cut)
+    return values[-1] - values[start]
+
+
+MEMORY_THRESHOLDS = {
+    "solved_accuracy": 0.95,
+    "chance_band": 0.04,
+    "solved_ratio": 0.05,
+    "chance_ratio": (0.9, 1.1),
+    "converged": 0.02,
+    "equivalence": 0.01,
+}
+"""The verdicts' thresholds, fixed before any run was read. Recall: solved
+if every seed scores at least 95 % test accuracy, at chance if every seed
+lies within 0.04 of ``1 / classes``. Adding and copy memory (test loss as a
+multiple of :func:`chance_loss`): solved below 0.05 for every seed, at
+chance between 0.9 and 1.1, worse than chance above 1.1. Anything else is
+partial. A run has converged when its validation score moved by less than
+0.02 over the last quarter of its updates (:func:`final_change`). Paired
+differences within ±0.01 are equivalent
+(:func:`kd_lib.comparison.verdict`)."""
+
+
+def memory_verdict(task: str, values) -> str:
+    """``"solved"``, ``"at chance"``, ``"worse than chance"`` or
+    ``"partial"`` for per-seed test values (accuracies on recall, loss
+    ratios to chance otherwise), by :data:`MEMORY_THRESHOLDS`."""
+    _task_io(task)
+    values = list(values)
+    if not values:
+        raise ValueError("values must hold one value per seed")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"values must be numbers, got {v!r}")
+    t = MEMORY_THRESHOLDS
+    if task == "recall":
+        chance = 1 / MEMORY_SETUP["recall"]["classes"]
+        if all(v >= t["solved_accuracy"] for v in values):
+            return "solved"
+        if all(abs(v - chance) < t["chance_band"] for v in values):
+            return "at chance"
+        return "partial"
+    low, high = t["chance_ratio"]
+    if all(v < t["solved_ratio"] for v in values):
+        return "solved"
+    if all(low <= v <= high for v in values):
+        return "at chance"
+    if all(v > high for v in values):
+        return "worse than chance"
+    return "partial"
+
+
+def converged(record: dict) -> bool:
+    """Whether a run's validation score moved by less than
+    ``MEMORY_THRESHOLDS["converged"]`` over its last quarter."""
+    return abs(final_change(record)) < MEMORY_THRESHOLDS["converged"]
+
+
+def tcn_advantage(records: list[dict], task: str, distance=None):
+    """The paired, per-seed advantage of the tuned TCN over the tuned
+    LSTM, with its 95 % interval (a
+    :class:`kd_lib.comparison.PairedDifference`): accuracy TCN minus LSTM
+    on recall, the loss ratio LSTM minus TCN (the share of the chance loss
+    the TCN saves) on adding and copy memory. Positive: the TCN is better.
+    """
+    from .comparison import paired_difference
+
+    runs = {
+        m: memory_tuned_runs(records, task, m, distance)
+        for m in MEMORY_MODELS
+    }
+    if [r["seed"] for r in runs["LSTM"]] != [
+        r["seed"] for r in runs["TCN"]
+    ]:
+        raise ValueError("the two models' tuned runs differ in seeds")
+    lstm = memory_values(records, task, "LSTM", distance)
+    tcn = memory_values(records, task, "TCN", distance)
+    if task == "recall":
+        return paired_difference(lstm, tcn)
+    return paired_difference(tcn, lstm)
+
+
+def plot_memory_curves(
+    records: list[dict],
+    task: str,
+    distance=None,
+    ax=None,
+    updates: int | None = None,
+    models=MEMORY_MODELS,
+    mark: int | None = None,
+    linestyle: str = "-",
+):
+    """Validation curves of the tuned runs (mean over seeds as a line,
+    min-max as a band) against the update: accuracy (%) on recall, the
+    loss as a multiple of chance otherwise. ``mark`` draws a dotted line
+    at that many updates (for example an earlier, smaller budget);
+    ``linestyle`` tells a second budget's curves apart."""
+    from .plotting import PALETTE
+
+    if ax is None:
+        _, ax = plt.subplots()
+    for model in models:
+        runs = memory_tuned_runs(records, task, model, distance, updates)
+        if task == "recall":
+            values = torch.tensor([r["val_accuracy"] for r in runs]) * 100
+        else:
+            chance = chance_loss(task)
+            values = torch.tensor([r["val_loss"] for r in runs]) / chance
+        steps = runs[0]["val_updates"]
+        color = PALETTE[model.lower()]
+        label = f"{model}, lr {runs[0]['lr']:g}"
+        if updates is not None:
+            label += f", {updates:,} updates"
+        ax.plot(
+            steps,
+            values.mean(0),
+            color=color,
+            label=label,
+            linestyle=linestyle,
+        )
+        ax.fill_between(
+            steps,
+            values.min(0).values,
+            values.max(0).values,
+            color=color,
+            alpha=0.25,
+            linewidth=0,
+        )
+    drawn = any(line.get_label() == "chance" for line in ax.lines)
+    if task == "recall" and not drawn:
+        ax.axhline(
+            100 / MEMORY_SETUP["recall"]["classes"],
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label="chance",
+        )
+    elif not drawn:
+        ax.axhline(
+            1.0, color="black", linestyle="--", linewidth=1, label="chance"
+        )
+    if task == "recall":
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_ylim(0, 105)
+    else:
+        ax.set_ylabel("validation loss / chance loss")
+    if mark is not None:
+        ax.axvline(mark, color="grey", linestyle=":", linewidth=1.2)
+    ax.set_xlabel("update")
+    return ax

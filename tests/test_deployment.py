@@ -1,0 +1,217 @@
+"""Runtimes of a streaming step: every one computes what the PyTorch step
+computes, and the exported ONNX step streams whole sequences exactly like
+the full model."""
+
+import pytest
+import torch
+
+import kd_lib
+from kd_lib import deployment, streaming
+
+pytest.importorskip("onnxruntime")
+
+
+def _tcn(seed=0, channels=(5, 6, 6), kernel_size=3):
+    kd_lib.set_seed(seed)
+    model = kd_lib.TCNClassifier(
+        2, 4, list(channels), kernel_size, readout="sequence"
+    )
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+def _lstm(seed=0):
+    kd_lib.set_seed(seed)
+    model = kd_lib.LSTMClassifier(2, 4, 6, 2).eval()
+    full = kd_lib.LSTMClassifier(2, 4, 6, 2, readout="sequence").eval()
+    full.load_state_dict(model.state_dict())
+    return model, full
+
+
+@pytest.mark.parametrize("batch, length", [(1, 5), (3, 40), (8, 17)])
+def test_exported_tcn_step_streams_like_the_full_model(
+    tmp_path, batch, length
+):
+    model = _tcn()
+    step = streaming.TCNStep(model)
+    path = deployment.export_onnx(step, tmp_path / "step.onnx")
+    onnx_step = deployment.OnnxStep(path)
+    x = torch.randn(batch, length, 2)
+    with torch.no_grad():
+        expected = model(x)
+    got = streaming.run_steps(onnx_step, x, step.initial_state(batch))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # the state is explicit: x and one input per convolution
+    assert len(onnx_step.input_names) == 1 + len(step.state_sizes)
+
+
+def test_exported_lstm_step_streams_like_the_full_model(tmp_path):
+    model, full = _lstm()
+    step = streaming.LSTMStep(model)
+    onnx_step = deployment.OnnxStep(
+        deployment.export_onnx(step, tmp_path / "lstm.onnx")
+    )
+    x = torch.randn(3, 12, 2)
+    with torch.no_grad():
+        expected = full(x)
+    got = streaming.run_steps(onnx_step, x, step.initial_state(3))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_scripted_step_equals_eager():
+    model = _tcn(1)
+    step = streaming.TCNStep(model)
+    scripted = deployment.script_step(step)
+    x = torch.randn(2, 20, 2)
+    torch.testing.assert_close(
+        streaming.run_steps(scripted, x, step.initial_state(2)),
+        streaming.run_steps(step, x, step.initial_state(2)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    lstm, full = _lstm(1)
+    lstm_step = streaming.LSTMStep(lstm)
+    scripted = deployment.script_step(lstm_step)
+    with torch.no_grad():
+        expected = full(x)
+    torch.testing.assert_close(
+        streaming.run_steps(scripted, x, lstm_step.initial_state(2)),
+        expected,
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.skipif(
+    deployment.cpp_compiler() is None, reason="no C++ compiler"
+)
+def test_compiled_step_equals_eager():
+    step = streaming.TCNStep(_tcn(2, channels=(3, 3)))
+    compiled, seconds = deployment.compile_step(step, batch_size=2)
+    assert seconds > 0
+    x = torch.randn(2, 9, 2)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            streaming.run_steps(compiled, x, step.initial_state(2)),
+            streaming.run_steps(step, x, step.initial_state(2)),
+            rtol=1e-5,
+            atol=1e-5,
+        )
+
+
+def test_static_int8_is_close_and_smaller(tmp_path):
+    model = _tcn(3)
+    step = streaming.TCNStep(model)
+    path = deployment.export_onnx(step, tmp_path / "step.onnx")
+    x = torch.randn(16, 30, 2)
+    feeds = deployment.calibration_feeds(step, x)
+    assert len(feeds) == 30 and len(feeds[0]) == 1 + len(step.state_sizes)
+    assert len(deployment.calibration_feeds(step, x, every=3)) == 10
+    int8 = deployment.quantize_onnx_static(
+        path, tmp_path / "int8.onnx", feeds
+    )
+    counts = deployment.onnx_op_counts(int8)
+    assert counts["QuantizeLinear"] > 0
+    assert deployment.onnx_weight_bytes(
+        int8
+    ) < deployment.onnx_weight_bytes(path)
+    got = streaming.run_steps(
+        deployment.OnnxStep(int8), x, step.initial_state(16)
+    )
+    with torch.no_grad():
+        expected = model(x)
+    # int8 rounding: close, not equal
+    scale = expected.abs().max()
+    assert (got - expected).abs().max() < 0.05 * scale
+    assert not torch.equal(got, expected)
+
+
+def test_op_counts_and_times():
+    step = streaming.TCNStep(_tcn(4))
+    rows = deployment.eager_op_times(step, runs=5)
+    assert all(r.us > 0 for r in rows)
+    calls = {r.op: r.calls for r in rows}
+    # one matrix product per convolution (2 per level), per 1x1
+    # downsample (2 -> 5 and 5 -> 6 channels) and for the head
+    assert calls["addmm"] == 2 * 3 + 2 + 1
+    # the convolutions of dilation > 1 gather their taps
+    assert calls["index_select"] == 2 * 2  # levels 1 and 2, two each
+    with torch.inference_mode():
+        scripted = deployment.script_step(step)
+    assert deployment.eager_op_times(step, runs=3, runner=scripted)
+
+
+def test_onnx_op_times_and_sizes(tmp_path):
+    step = streaming.TCNStep(_tcn(5))
+    path = deployment.export_onnx(step, tmp_path / "step.onnx")
+    rows = deployment.onnx_op_times(path, runs=10)
+    assert sum(r.calls for r in rows) > 0
+    assert not list(tmp_path.glob("*.json"))  # the profile was removed
+    # the file holds the folded weights, float32
+    assert deployment.onnx_weight_bytes(
+        path
+    ) >= deployment.raw_weight_bytes(step)
+    assert deployment.raw_weight_bytes(step, 1) * 4 == (
+        deployment.raw_weight_bytes(step)
+    )
+
+
+def test_bad_inputs_raise(tmp_path):
+    with pytest.raises(TypeError, match="TCNStep"):
+        deployment.script_step(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="TCNStep"):
+        deployment.export_onnx(torch.nn.Linear(2, 2), tmp_path / "x.onnx")
+    with pytest.raises(FileNotFoundError):
+        deployment.OnnxStep(tmp_path / "missing.onnx")
+    with pytest.raises(TypeError):
+        deployment.raw_weight_bytes("model")
+    step = streaming.TCNStep(_tcn())
+    with pytest.raises(ValueError, match="calibration"):
+        deployment.quantize_onnx_static(
+            tmp_path / "a.onnx", tmp_path / "b.onnx", []
+        )
+    with pytest.raises(ValueError):
+        deployment.eager_op_times(step, runs=0)
+
+
+def test_bound_stream_keeps_the_state_inside_and_matches(tmp_path):
+    model = _tcn(6)
+    step = streaming.TCNStep(model)
+    onnx_step = deployment.OnnxStep(
+        deployment.export_onnx(step, tmp_path / "step.onnx")
+    )
+    x = torch.randn(4, 23, 2)
+    bound = deployment.BoundOnnxStream(onnx_step, step.initial_state(4), 4)
+    got = torch.stack(
+        [
+            torch.from_numpy(bound.step(x[:, t]).copy())
+            for t in range(x.shape[1])
+        ],
+        dim=1,
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+    lstm, full = _lstm(2)
+    lstm_step = streaming.LSTMStep(lstm)
+    bound = deployment.BoundOnnxStream(
+        deployment.OnnxStep(
+            deployment.export_onnx(lstm_step, tmp_path / "lstm.onnx")
+        ),
+        lstm_step.initial_state(4),
+        4,
+    )
+    got = torch.stack(
+        [
+            torch.from_numpy(bound.step(x[:, t]).copy())
+            for t in range(x.shape[1])
+        ],
+        dim=1,
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(got, full(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="states"):
+        deployment.BoundOnnxStream(onnx_step, step.initial_state(4)[:2], 4)
+    with pytest.raises(TypeError):
+        deployment.BoundOnnxStream(step, step.initial_state(4), 4)

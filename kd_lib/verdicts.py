@@ -472,7 +472,9 @@ def claim_verdicts(
     if not inference:
         raise ValueError("speed needs at least one 'inference' scope")
     tcn_faster = _faster_scopes(inference, th["faster"], tcn=True)
-    scope = "inference time, " + ", ".join(inference) + "; equal size"
+    # "inference, batch 1" -> "batch 1": the scope names each batch once
+    batches = [s.split(", ", 1)[-1] for s in inference]
+    scope = "inference time, " + ", ".join(batches) + "; equal size"
     if (
         tcn_faster
         and len(tcn_faster) == len(inference)

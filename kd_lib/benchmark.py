@@ -7,7 +7,7 @@ inputs are ``(batch, time, features)``, as everywhere in kd_lib.
 Multiply-adds per step and streaming state live in :mod:`kd_lib.streaming`.
 
 - time: :func:`timing_sweep` (weight normalisation folded, warm-up,
-  median and quartiles), :func:`crossover_length`, :func:`latency_sweep`,
+  median and quartiles), :func:`crossover_length`,
   :func:`time_training_step`;
 - memory: :func:`peak_training_bytes` (the peak of a training step),
   :func:`saved_activation_bytes` (what a training step keeps for the
@@ -63,7 +63,6 @@ from .utils import (
 )
 
 __all__ = [
-    "latency_sweep",
     "timing_sweep",
     "crossover_length",
     "time_training_step",
@@ -108,37 +107,6 @@ def _check_lengths(lengths) -> list[int]:
     for length in lengths:
         check_int(length, "every length")
     return list(lengths)
-
-
-def latency_sweep(
-    models: dict[str, nn.Module],
-    lengths: list[int],
-    *,
-    batch_size: int = 1,
-    input_size: int = 1,
-    repeats: int = 5,
-    warmup: int = 1,
-) -> dict[str, list[float]]:
-    """Median inference time in seconds of each model on random inputs
-    ``(batch_size, length, input_size)``, for each length:
-    ``{name: [seconds per length]}``."""
-    if not isinstance(models, dict) or not models:
-        raise TypeError("models must be a non-empty dict {name: model}")
-    for model in models.values():
-        _check_model(model)
-    lengths = _check_lengths(lengths)
-    check_int(batch_size, "batch_size")
-    check_int(input_size, "input_size")
-    result = {name: [] for name in models}
-    for length in lengths:
-        x = torch.randn(batch_size, length, input_size)
-        for name, model in models.items():
-            model.eval()
-            timing = measure_latency(
-                functools.partial(model, x), repeats=repeats, warmup=warmup
-            )
-            result[name].append(timing.median)
-    return result
 
 
 def timing_sweep(

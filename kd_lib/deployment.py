@@ -28,6 +28,7 @@ import collections
 import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -38,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from .streaming import LSTMStep, TCNStep
 from .utils import check_int, check_tensor
@@ -382,20 +382,6 @@ class OpTime:
     us: float
 
 
-class _OpTimer(TorchDispatchMode):
-    # times every ATen operator call that reaches the dispatcher
-    def __init__(self):
-        super().__init__()
-        self.calls = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        start = time.perf_counter()
-        out = func(*args, **(kwargs or {}))
-        seconds = time.perf_counter() - start
-        self.calls.append((func.overloadpacket.__name__, seconds))
-        return out
-
-
 def _summarise(calls, runs) -> list[OpTime]:
     count, total = collections.Counter(), collections.Counter()
     for name, seconds in calls:
@@ -412,25 +398,51 @@ def eager_op_times(
     step, batch_size: int = 1, runs: int = 50, runner=None
 ) -> list[OpTime]:
     """The ATen operators one call of ``step`` makes, with their mean
-    time over ``runs`` calls (``runner``, default ``step`` itself, is what
-    is called: for example its :func:`script_step`).
+    time over ``runs`` calls, from ``torch.profiler`` (``runner``, default
+    ``step`` itself, is what is called: for example its
+    :func:`script_step`).
 
-    Each operator's time is measured around the call below the Python
-    dispatcher: what the operator itself costs, its dispatch included, but
-    not the Python code between operators.
+    Only the operators the step calls itself are listed (the ones they
+    call inside are part of their time); an operator's time is the
+    profiler's CPU time for it, its dispatch included, but not the Python
+    code between operators.
     """
     _check_step(step)
     check_int(batch_size, "batch_size")
     check_int(runs, "runs")
     runner = step if runner is None else runner
     x, states = _example(step, batch_size)
+    # Kineto, behind torch.profiler, prints status lines from C++ to
+    # stderr unless its log level is raised; a notebook would show them.
+    # It reads the level when the profiler first starts in the process.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "99")
     with torch.inference_mode():
         for _ in range(3):
             runner(x, states)
-        with _OpTimer() as timer:
+        with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]
+        ) as profiler:
             for _ in range(runs):
                 runner(x, states)
-    return _summarise(timer.calls, runs)
+    calls = [
+        (event.name.removeprefix("aten::"), 1e-6 * event.cpu_time_total)
+        for event in profiler.events()
+        if _top_level_aten(event)
+    ]
+    return _summarise(calls, runs)
+
+
+def _top_level_aten(event) -> bool:
+    # an ATen operator called by the step itself, not one that another
+    # ATen operator calls inside it (aten::slice -> aten::as_strided)
+    if not event.name.startswith("aten::"):
+        return False
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith("aten::"):
+            return False
+        parent = parent.cpu_parent
+    return True
 
 
 def onnx_op_times(

@@ -2,6 +2,10 @@
 computes, and the exported ONNX step streams whole sequences exactly like
 the full model."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -215,3 +219,25 @@ def test_bound_stream_keeps_the_state_inside_and_matches(tmp_path):
         deployment.BoundOnnxStream(onnx_step, step.initial_state(4)[:2], 4)
     with pytest.raises(TypeError):
         deployment.BoundOnnxStream(step, step.initial_state(4), 4)
+
+
+def test_op_times_print_nothing_to_stderr():
+    # torch.profiler's C++ side prints status lines unless told not to;
+    # a fresh process, since the level is read once per process
+    code = (
+        "import torch\n"
+        "from kd_lib import deployment, streaming\n"
+        "from kd_lib.models import TCNClassifier\n"
+        "model = TCNClassifier(1, 3, [4, 4], kernel_size=2)\n"
+        "deployment.eager_op_times(streaming.TCNStep(model), runs=2)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

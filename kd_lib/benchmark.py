@@ -16,8 +16,7 @@ Multiply-adds per step and streaming state live in :mod:`kd_lib.streaming`.
   estimates;
 - gradients: :func:`input_gradient_by_step`, :func:`gradient_norm_trace`;
 - variable length: :func:`pad_sequences`, :func:`predict_variable_length`;
-- experiments and display: :func:`digits_comparison`,
-  :func:`train_on_recall`, :func:`draw_dilated_stack`, :func:`mean_spread`,
+- display: :func:`draw_dilated_stack`, :func:`mean_spread`,
   :func:`format_table`;
 - the stored, tuned, multi-seed study (``python -m kd_lib.experiments
   lstm_vs_tcn``): :func:`study_models`,
@@ -29,7 +28,6 @@ The verdicts computed from all of these live in :mod:`kd_lib.verdicts`.
 from __future__ import annotations
 
 import functools
-import statistics
 import weakref
 from collections.abc import Callable
 
@@ -41,7 +39,6 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader
 
 from .data import (
-    digits_loaders,
     make_loader,
     recall_at_distance,
 )
@@ -75,8 +72,6 @@ __all__ = [
     "PADDING_METHODS",
     "pad_sequences",
     "predict_variable_length",
-    "digits_comparison",
-    "train_on_recall",
     "draw_dilated_stack",
     "mean_spread",
     "format_table",
@@ -509,104 +504,6 @@ def predict_variable_length(
         return model(x)
     finally:
         model.train(was_training)
-
-
-# -------------------------------------------------------------- experiments
-
-
-def digits_comparison(
-    builders: dict[str, Callable[[], nn.Module]],
-    *,
-    seeds: list[int],
-    permuted: bool,
-    epochs: int,
-    lr: float,
-) -> dict[str, dict[str, list]]:
-    """Train each model on sequential digits once per seed; test
-    accuracy and time per epoch.
-
-    ``builders`` maps a name to a function returning a fresh model; the seed
-    is set right before each call, so the same seed gives the same initial
-    weights and the same batch order. Returns ``{name: {"accuracy": [...],
-    "epoch_seconds": [...], "models": [...]}}`` (one entry per seed; epoch
-    seconds are medians over that run's epochs).
-    """
-    if not isinstance(builders, dict) or not builders:
-        raise TypeError(
-            "builders must be a non-empty dict {name: function returning a "
-            "model}"
-        )
-    if not seeds:
-        raise ValueError("seeds must be a non-empty list of ints")
-    result = {
-        name: {"accuracy": [], "epoch_seconds": [], "models": []}
-        for name in builders
-    }
-    for seed in seeds:
-        train_loader, val_loader, test_loader = digits_loaders(
-            permuted=permuted, seed=seed
-        )
-        for name, build in builders.items():
-            set_seed(seed)
-            model = build()
-            history = train(
-                model,
-                train_loader,
-                val_loader,
-                epochs=epochs,
-                lr=lr,
-                show_progress=False,
-            )
-            result[name]["accuracy"].append(
-                evaluate(model, test_loader)["accuracy"]
-            )
-            result[name]["epoch_seconds"].append(
-                statistics.median(history.epoch_seconds)
-            )
-            result[name]["models"].append(model)
-    return result
-
-
-def train_on_recall(
-    model: nn.Module,
-    *,
-    length: int,
-    distance: int,
-    epochs: int,
-    num_train: int = 2000,
-    num_test: int = 1000,
-    lr: float = 1e-2,
-    num_classes: int = 4,
-    seed: int = 0,
-) -> float:
-    """Train ``model`` on :func:`kd_lib.recall_at_distance` and
-    return its test accuracy.
-
-    Chance is ``1 / num_classes``. Train and test sets come from different
-    data seeds; ``seed`` also sets the batch order.
-    """
-    _check_model(model)
-    x, y = recall_at_distance(
-        num_train, length, distance, num_classes=num_classes, seed=seed
-    )
-    x_test, y_test = recall_at_distance(
-        num_test,
-        length,
-        distance,
-        num_classes=num_classes,
-        seed=seed + 10_000,
-    )
-    train(
-        model,
-        make_loader(x, y, batch_size=64, shuffle=True, seed=seed),
-        epochs=epochs,
-        lr=lr,
-        select_by="last",
-        show_progress=False,
-    )
-    return evaluate(model, make_loader(x_test, y_test, batch_size=500))[
-        "accuracy"
-    ]
 
 
 # ---------------------------------------------------------------- display

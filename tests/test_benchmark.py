@@ -150,34 +150,7 @@ def test_doing_it_right_matches_one_at_a_time_and_the_bug_does_not():
         assert not torch.allclose(buggy[0], alone[0])
 
 
-# -------------------------------------------------- experiments and display
-
-
-def test_train_on_recall_is_a_fraction():
-    kd_lib.set_seed(0)
-    model = kd_lib.TCNClassifier(4, 4, [8], kernel_size=2)
-    acc = bm.train_on_recall(
-        model, length=6, distance=1, epochs=1, num_train=64, num_test=40
-    )
-    assert 0.0 <= acc <= 1.0
-
-
-def test_digits_comparison_repeats_with_the_same_seed():
-    def build():
-        return kd_lib.TCNClassifier(1, 10, [4], kernel_size=2)
-
-    first = bm.digits_comparison(
-        {"tcn": build}, seeds=[0], permuted=False, epochs=1, lr=1e-2
-    )
-    second = bm.digits_comparison(
-        {"tcn": build}, seeds=[0], permuted=False, epochs=1, lr=1e-2
-    )
-    assert first["tcn"]["accuracy"] == second["tcn"]["accuracy"]
-    assert (
-        len(first["tcn"]["models"])
-        == len(first["tcn"]["epoch_seconds"])
-        == 1
-    )
+# ---------------------------------------------------------------- display
 
 
 def test_draw_dilated_stack_marks_the_receptive_field():
@@ -292,22 +265,6 @@ LOADER = kd_lib.make_loader(
         (
             lambda: bm.predict_variable_length(
                 small_tcn(readout="sequence"), [torch.ones(4, 3)], "alone"
-            ),
-            ValueError,
-        ),
-        (
-            lambda: bm.digits_comparison(
-                {}, seeds=[0], permuted=False, epochs=1, lr=1e-2
-            ),
-            TypeError,
-        ),
-        (
-            lambda: bm.digits_comparison(
-                {"m": small_tcn},
-                seeds=[],
-                permuted=False,
-                epochs=1,
-                lr=1e-2,
             ),
             ValueError,
         ),

@@ -1,5 +1,6 @@
 """Paired comparisons over seeds: is arm B better than
-arm A, and by how much?
+arm A, and by how much? Also the book's mean ± spread and its one way of
+picking a setting (a learning rate, say) on validation data.
 
 Two training recipes run with the same seeds share everything a seed decides
 (initial weights, batch order), so the fair question is about the per-seed
@@ -12,11 +13,71 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from scipy import stats
 
-__all__ = ["PairedDifference", "paired_difference", "verdict"]
+__all__ = [
+    "MeanSpread",
+    "mean_and_spread",
+    "best_setting",
+    "PairedDifference",
+    "paired_difference",
+    "verdict",
+]
+
+
+class MeanSpread(NamedTuple):
+    """Mean and sample standard deviation of a list of values (one per
+    seed, say)."""
+
+    mean: float
+    spread: float
+
+    def format(self, scale: float = 100.0, digits: int = 1) -> str:
+        """``"96.5 ± 1.1"`` for accuracies by default (× ``scale``)."""
+        return (
+            f"{scale * self.mean:.{digits}f} ± "
+            f"{scale * self.spread:.{digits}f}"
+        )
+
+
+def mean_and_spread(values) -> MeanSpread:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("need at least one value")
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return MeanSpread(statistics.fmean(values), spread)
+
+
+def best_setting(
+    records: list[dict],
+    score: Callable[[dict], float | list[float]],
+    setting: str = "lr",
+    lower_is_better: bool = False,
+):
+    """The value of ``record[setting]`` (a learning rate, say) whose
+    records score best on average: ``score(record)`` is a validation score
+    (or one per seed), pooled over every record of that value. Ties go to
+    the smaller value. The book's one way of choosing a setting on
+    validation data."""
+    pooled: dict = {}
+    for record in records:
+        value = score(record)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        pooled.setdefault(record[setting], []).extend(values)
+    if not pooled:
+        raise ValueError("need at least one record to choose from")
+    sign = -1.0 if lower_is_better else 1.0
+    candidates = sorted(pooled)
+    best = max(
+        range(len(candidates)),
+        key=lambda i: (sign * statistics.fmean(pooled[candidates[i]]), -i),
+    )
+    return candidates[best]
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,17 @@ Every sequence tensor is ``(batch, time, features)``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .padding import Padded, check_lengths, pad_sequences
+from .padding import (
+    Padded,
+    check_lengths,
+    make_padded_loader,
+    pad_sequences,
+)
 from .utils import check_int
 
 __all__ = [
@@ -22,10 +26,6 @@ __all__ = [
     "make_loader",
     "jitter_digits",
     "digits_loaders",
-    "adding_problem",
-    "ADDING_CHANCE_MSE",
-    "copy_memory",
-    "copy_memory_chance_loss",
     "recall_at_distance",
     "load_japanese_vowels",
     "vowels_splits",
@@ -64,11 +64,13 @@ SPLITS = ("train", "val", "test")
 @dataclass
 class SequenceSplits:
     """Fixed train / validation / test tensors: ``x_*`` is
-    ``(n, time, features)``.
+    ``(n, time, features)``, ``y_*`` ``(n,)`` class indices.
 
     ``lengths_*`` ``(n,)`` (int64) gives the true length of each
     right-padded sequence of a split whose sequences differ in length (see
     :mod:`kd_lib.padding`); None means every sequence is full length.
+    ``class_names[i]`` is the label that class index ``i`` stands for (your
+    own labels, such as ``"shake"``); None means the indices are the names.
     """
 
     x_train: torch.Tensor
@@ -80,6 +82,7 @@ class SequenceSplits:
     lengths_train: torch.Tensor | None = None
     lengths_val: torch.Tensor | None = None
     lengths_test: torch.Tensor | None = None
+    class_names: list | None = None
 
     def __post_init__(self):
         for name in SPLITS:
@@ -101,102 +104,170 @@ class SequenceSplits:
 
     @property
     def num_classes(self) -> int:
-        """Classes: one more than the largest label of any split."""
+        """Classes: as many as :attr:`class_names`, else one more than the
+        largest label of any split."""
+        if self.class_names is not None:
+            return len(self.class_names)
         return 1 + int(
             max(y.max() for y in (self.y_train, self.y_val, self.y_test))
         )
+
+    def names(self) -> list:
+        """The name of every class, in class-index order."""
+        if self.class_names is not None:
+            return list(self.class_names)
+        return list(range(self.num_classes))
+
+    def majority_share(self, split: str = "test") -> tuple[object, float]:
+        """Chance, as the simplest classifier sees it: the most frequent
+        class of the training set and its share of ``split``."""
+        y = getattr(self, f"y_{_check_split(split)}")
+        majority = int(torch.bincount(self.y_train).argmax())
+        return self.names()[majority], (y == majority).float().mean().item()
 
     def padded(self, split: str) -> Padded:
         """Split ``"train"``, ``"val"`` or ``"test"`` as a
         :class:`kd_lib.Padded` ``(values, lengths)``, full lengths when
         the split has none."""
-        if split not in SPLITS:
-            raise ValueError(
-                f"split must be one of {SPLITS}, got {split!r}"
-            )
-        x = getattr(self, f"x_{split}")
+        x = getattr(self, f"x_{_check_split(split)}")
         lengths = getattr(self, f"lengths_{split}")
         if lengths is None:
             lengths = torch.full((len(x),), x.shape[1], dtype=torch.long)
         return Padded(x, lengths)
 
+    def loader(self, split: str, **kwargs) -> DataLoader:
+        """A loader over ``split``'s inputs and labels: batches ``(x, y)``
+        of tensors, or ``(Padded, y)`` when the split's sequences differ
+        in length (``kwargs``: those of :func:`make_loader`)."""
+        _check_split(split)
+        y = getattr(self, f"y_{split}")
+        if getattr(self, f"lengths_{split}") is None:
+            return make_loader(getattr(self, f"x_{split}"), y, **kwargs)
+        return make_padded_loader(self.padded(split), y, **kwargs)
+
     @classmethod
     def from_arrays(
         cls, x_train, y_train, x_val, y_val, x_test, y_test
     ) -> SequenceSplits:
-        """Splits from your own arrays (NumPy or torch), checked
-        before any training.
+        """Splits from your own arrays (NumPy or torch, or lists),
+        checked before any training.
 
         ``x_*``: ``(n, time, features)`` numbers without NaN or infinity,
         the same ``time`` and ``features`` in every split, or a list of
         ``n`` sequences ``(time_i, features)`` of different lengths (at
         least one step each, the same ``features``), stored right-padded
-        with their lengths; ``y_*``: ``(n,)``
-        integer class labels in ``0 .. C-1``, where ``C`` is the number of
-        classes in the training set, every class present in the training set
-        and each class of the validation and test sets also present in
-        training. Raises ``ValueError`` or ``TypeError`` saying which split
-        is wrong and how.
+        with their lengths. ``y_*``: ``n`` class labels of any hashable
+        kind (integers, strings such as ``"shake"``, ...), not floats; the
+        classes are the distinct labels of the training set (sorted), kept
+        as :attr:`class_names`, and every label of the validation and test
+        sets must be one of them. Raises ``ValueError`` or ``TypeError``
+        saying which split is wrong and how.
         """
         arrays = {
             "train": (x_train, y_train),
             "val": (x_val, y_val),
             "test": (x_test, y_test),
         }
-        tensors, lengths = {}, {}
+        values, lengths, labels = {}, {}, {}
         for name, (x, y) in arrays.items():
             if isinstance(x, (list, tuple)):
                 x, lengths[name] = _from_list(x, f"x_{name}")
             else:
                 x = _checked_values(torch.as_tensor(x), f"x_{name}", 3)
-            y = torch.as_tensor(y)
-            if y.dim() != 1 or len(y) != len(x):
+            labels[name] = _label_list(y, f"y_{name}", len(x))
+            values[name] = x
+        _check_shapes(values, bool(lengths))
+        classes = _sorted_classes(labels["train"])
+        index = {c: i for i, c in enumerate(classes)}
+        for name, ys in labels.items():
+            unknown = [y for y in dict.fromkeys(ys) if y not in index]
+            if unknown:
                 raise ValueError(
-                    f"y_{name} must be (n,) with one label per row of "
-                    f"x_{name} "
-                    f"({len(x)}), got shape {tuple(y.shape)}"
+                    f"y_{name} has labels {unknown[:5]} that y_train never "
+                    f"uses; the classes are the training labels {classes}"
                 )
-            if y.is_floating_point() or y.dtype == torch.bool:
-                raise TypeError(
-                    f"y_{name} must hold integer class labels, got "
-                    f"{y.dtype}"
-                )
-            tensors[name] = (x, y.long())
-        shape = tensors["train"][0].shape[1:]
-        for name, (x, _) in tensors.items():
-            if lengths and x.shape[-1] != shape[-1]:
-                raise ValueError(
-                    f"x_{name} has {x.shape[-1]} features, but x_train "
-                    f"has {shape[-1]}"
-                )
-            if not lengths and x.shape[1:] != shape:
-                raise ValueError(
-                    f"x_{name} has (time, features) = "
-                    f"{tuple(x.shape[1:])}, "
-                    f"but x_train has {tuple(shape)}"
-                )
-        classes = int(tensors["train"][1].max()) + 1
-        present = set(tensors["train"][1].tolist())
-        for name, (_, y) in tensors.items():
-            if y.min() < 0 or y.max() >= classes:
-                raise ValueError(
-                    f"y_{name} must hold labels in 0 .. {classes - 1} (the "
-                    "classes of "
-                    f"y_train), got {int(y.min())} .. {int(y.max())}"
-                )
-        missing = sorted(set(range(classes)) - present)
-        if missing:
-            raise ValueError(
-                f"y_train has no example of class(es) {missing}: labels "
-                "must be 0 .. C-1 "
-                f"with every class in the training set"
-            )
+        encoded = {
+            name: torch.tensor([index[y] for y in ys], dtype=torch.long)
+            for name, ys in labels.items()
+        }
         return cls(
-            *tensors["train"],
-            *tensors["val"],
-            *tensors["test"],
+            *(t for name in SPLITS for t in (values[name], encoded[name])),
             **{f"lengths_{k}": v for k, v in lengths.items()},
+            class_names=classes,
         )
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return split
+
+
+def _label_list(y, name: str, n: int) -> list:
+    """The labels ``y`` as a list of ``n`` hashable values; floats (and
+    anything not one-dimensional) are refused."""
+    if isinstance(y, torch.Tensor) or hasattr(y, "dtype"):
+        array = y if isinstance(y, torch.Tensor) else torch.as_tensor(y)
+        if array.is_floating_point() or array.is_complex():
+            raise TypeError(
+                f"{name} must hold class labels (integers, strings, ...), "
+                f"got {array.dtype}"
+            )
+        if array.dim() != 1:
+            raise ValueError(
+                f"{name} must be (n,), one label per row of "
+                f"x_{name[2:]} ({n}), got shape {tuple(array.shape)}"
+            )
+        y = array.tolist()
+    elif isinstance(y, str) or not hasattr(y, "__len__"):
+        raise TypeError(
+            f"{name} must be a list or array of labels, got "
+            f"{type(y).__name__}"
+        )
+    y = list(y)
+    for label in y:
+        if isinstance(label, float):
+            raise TypeError(
+                f"{name} must hold class labels (integers, strings, ...), "
+                f"got the float {label!r}"
+            )
+        try:
+            hash(label)
+        except TypeError:
+            raise TypeError(
+                f"{name} must hold hashable labels, got {label!r}"
+            ) from None
+    if len(y) != n:
+        raise ValueError(
+            f"{name} must be (n,), one label per row of x_{name[2:]} "
+            f"({n}), got {len(y)} labels"
+        )
+    return y
+
+
+def _sorted_classes(labels: list) -> list:
+    """The distinct labels, sorted when they can be (else in order of
+    first appearance)."""
+    distinct = list(dict.fromkeys(labels))
+    try:
+        return sorted(distinct)
+    except TypeError:
+        return distinct
+
+
+def _check_shapes(values: dict, variable: bool) -> None:
+    shape = values["train"].shape[1:]
+    for name, x in values.items():
+        if variable and x.shape[-1] != shape[-1]:
+            raise ValueError(
+                f"x_{name} has {x.shape[-1]} features, but x_train "
+                f"has {shape[-1]}"
+            )
+        if not variable and x.shape[1:] != shape:
+            raise ValueError(
+                f"x_{name} has (time, features) = {tuple(x.shape[1:])}, "
+                f"but x_train has {tuple(shape)}"
+            )
 
 
 def _checked_values(x: torch.Tensor, name: str, ndim: int) -> torch.Tensor:
@@ -382,82 +453,6 @@ def digits_loaders(
 
 
 # ---------------------------------------------------------- synthetic tasks
-
-ADDING_CHANCE_MSE = 1.0 / 6.0
-"""MSE of always predicting the mean (1.0): the variance of
-the sum of two U[0, 1]."""
-
-
-def adding_problem(num_samples: int, length: int, seed: int = 0):
-    """The adding problem (Hochreiter & Schmidhuber 1997; Bai et al. 2018).
-
-    Channel 0 holds numbers drawn from U[0, 1]; channel 1 marks two
-    positions, one in each half of the sequence. The target is the sum of
-    the two marked numbers. Returns ``x`` of shape
-    ``(num_samples, length, 2)`` and ``y`` of shape ``(num_samples, 1)``.
-    """
-    check_int(num_samples, "num_samples")
-    check_int(length, "length", minimum=2)
-    g = torch.Generator().manual_seed(seed)
-    values = torch.rand(num_samples, length, generator=g)
-    half = length // 2
-    first = torch.randint(0, half, (num_samples,), generator=g)
-    second = torch.randint(half, length, (num_samples,), generator=g)
-    markers = torch.zeros(num_samples, length)
-    rows = torch.arange(num_samples)
-    markers[rows, first] = 1.0
-    markers[rows, second] = 1.0
-    y = (values[rows, first] + values[rows, second]).unsqueeze(1)
-    return torch.stack([values, markers], dim=-1), y
-
-
-def copy_memory(
-    num_samples: int,
-    memory_length: int,
-    seed: int = 0,
-    copy_length: int = 10,
-    num_symbols: int = 8,
-):
-    """The copy-memory task (Bai et al. 2018).
-
-    Ten symbols from {1..8}, then ``memory_length - 1`` blanks (0), a
-    delimiter (9), and ten more blanks during which the model must repeat
-    the symbols. Total length ``memory_length + 2 * copy_length``. Returns
-    one-hot inputs ``x`` of shape ``(num_samples, T + 20, 10)`` and targets
-    ``y`` of shape ``(num_samples, T + 20)``: blank everywhere but the last
-    ten steps.
-    """
-    check_int(num_samples, "num_samples")
-    check_int(memory_length, "memory_length")
-    check_int(copy_length, "copy_length")
-    g = torch.Generator().manual_seed(seed)
-    total = memory_length + 2 * copy_length
-    symbols = torch.randint(
-        1, num_symbols + 1, (num_samples, copy_length), generator=g
-    )
-    tokens = torch.zeros(num_samples, total, dtype=torch.long)
-    tokens[:, :copy_length] = symbols
-    # the delimiter: "now copy"
-    tokens[:, memory_length + copy_length - 1] = num_symbols + 1
-    targets = torch.zeros(num_samples, total, dtype=torch.long)
-    targets[:, -copy_length:] = symbols
-    x = torch.nn.functional.one_hot(tokens, num_symbols + 2).float()
-    return x, targets
-
-
-def copy_memory_chance_loss(
-    memory_length: int, copy_length: int = 10, num_symbols: int = 8
-) -> float:
-    """Cross-entropy per step of the best memoryless strategy: blanks
-    everywhere, then a uniform guess over the symbols for the last
-    ``copy_length`` steps: ``copy_length * ln(num_symbols) / (T + 2 *
-    copy_length)``."""
-    check_int(memory_length, "memory_length")
-    return (
-        copy_length
-        * math.log(num_symbols)
-        / (memory_length + 2 * copy_length)
-    )
 
 
 def recall_at_distance(

@@ -1,6 +1,7 @@
 """Knowledge distillation (Hinton, Vinyals & Dean 2015): soft targets at a
-temperature, the distillation loss, and a teacher that labels a transfer
-set."""
+temperature, the distillation loss, and a teacher (or an ensemble) that
+labels a transfer set; the entropy of a soft label and the agreement of
+two models."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ __all__ = [
     "distillation_loss",
     "DistillationLoss",
     "teacher_logits",
+    "ensemble_logits",
+    "entropy",
+    "agreement",
 ]
 
 UNLABELLED = -1
@@ -181,3 +185,57 @@ def teacher_logits(
         out.append(teacher(values, part).cpu())
     teacher.train(was_training)
     return torch.cat(out)
+
+
+def ensemble_logits(
+    teachers: list[nn.Module],
+    x: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """An ensemble's logits: the mean of its members' log-probabilities (the
+    normalised geometric mean of their distributions), ``(n, classes)``.
+    ``lengths``: those of right-padded sequences (see
+    :func:`teacher_logits`)."""
+    if not teachers:
+        raise ValueError("teachers must hold at least one model")
+    return torch.stack(
+        [
+            torch.log_softmax(teacher_logits(t, x, lengths=lengths), -1)
+            for t in teachers
+        ]
+    ).mean(0)
+
+
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats of each row of ``probs``
+    ``(n, classes)``; returns ``(n,)``.
+
+    0 for a one-hot row, ``ln(classes)`` for the uniform distribution.
+    """
+    check_tensor(probs, "probs", ndim=2, floating=True)
+    if (probs < 0).any() or not torch.allclose(
+        probs.sum(-1), torch.ones(len(probs), dtype=probs.dtype), atol=1e-4
+    ):
+        raise ValueError(
+            "probs must hold probability distributions in its rows "
+            "(non-negative, summing to 1); pass softmax outputs, not logits"
+        )
+    # 0 * log 0 = 0: zero probabilities (underflow at low T) contribute
+    # nothing
+    return -torch.where(
+        probs > 0, probs * probs.log(), torch.zeros_like(probs)
+    ).sum(-1)
+
+
+def agreement(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
+    """Fraction of inputs on which two models predict the same class."""
+    check_tensor(logits_a, "logits_a", ndim=2, floating=True)
+    check_tensor(logits_b, "logits_b", ndim=2, floating=True)
+    if logits_a.shape != logits_b.shape:
+        raise ValueError(
+            f"logits must have the same shape, got {tuple(logits_a.shape)} "
+            f"and {tuple(logits_b.shape)}"
+        )
+    return (
+        (logits_a.argmax(-1) == logits_b.argmax(-1)).float().mean().item()
+    )

@@ -7,7 +7,7 @@ per-operator overhead. :class:`GroupedTCNClassifier` stacks ``S``
 independent students along the channel axis and runs them as one network
 whose convolutions have ``groups=S``, so that model ``s`` only ever sees its
 own channels. Each model gets its own batch (its own shuffling order), its
-own initial weights (built by :func:`kd_lib.pipeline.make_student` after
+own initial weights (built by :func:`kd_lib.make_student` after
 seeding with its seed) and, since Adam works element by element and the loss
 is the sum of the per-model losses, its own optimisation trajectory:
 training the group is the same computation as training the ``S`` students
@@ -30,6 +30,7 @@ from torch import nn
 from .distill import UNLABELLED
 from .models import TCNClassifier, TemporalBlock
 from .padding import check_lengths, step_mask, to_left_padded
+from .training import fit
 from .utils import check_int, check_tensor, get_device
 
 __all__ = [
@@ -132,6 +133,14 @@ class GroupedTCNClassifier(nn.Module):
             + self.head_bias[:, None]
         )
 
+    def squared_norms(self) -> torch.Tensor:
+        """``(models,)``: each model's sum of squared parameters (every
+        parameter's rows, or first axis, are split evenly by model)."""
+        return sum(
+            p.reshape(self.models, -1).pow(2).sum(1)
+            for p in self.parameters()
+        )
+
     # ----------------------------------------------------------- conversion
 
     @classmethod
@@ -139,17 +148,18 @@ class GroupedTCNClassifier(nn.Module):
         cls, students: list[TCNClassifier]
     ) -> GroupedTCNClassifier:
         """Stack ``students`` (same architecture, ``readout="last"``) into
-        one grouped network."""
+        one grouped network: model ``s``'s weights are student ``s``'s."""
         if not students or not all(
             isinstance(m, TCNClassifier) for m in students
         ):
             raise TypeError(
                 "students must be a non-empty list of kd_lib.TCNClassifier"
             )
+        if any(m.readout != "last" for m in students):
+            raise ValueError("only readout='last' students can be grouped")
         first = students[0]
         channels = [
-            block.conv2.conv.parametrizations.weight.original1.shape[0]
-            for block in first.tcn.blocks
+            block.conv2.conv.out_channels for block in first.tcn.blocks
         ]
         grouped = cls(
             len(students),
@@ -158,105 +168,49 @@ class GroupedTCNClassifier(nn.Module):
             channels,
             first.tcn.kernel_size,
         )
-        if any(m.readout != "last" for m in students):
-            raise ValueError("only readout='last' students can be grouped")
-        with torch.no_grad():
-            for level, block in enumerate(grouped.blocks):
-                for name in ("conv1", "conv2"):
-                    target = getattr(
-                        block, name
-                    ).conv.parametrizations.weight
-                    sources = [
-                        getattr(m.tcn.blocks[level], name).conv
-                        for m in students
-                    ]
-                    target.original0.copy_(
-                        torch.cat(
-                            [
-                                c.parametrizations.weight.original0
-                                for c in sources
-                            ]
-                        )
-                    )
-                    target.original1.copy_(
-                        torch.cat(
-                            [
-                                c.parametrizations.weight.original1
-                                for c in sources
-                            ]
-                        )
-                    )
-                    getattr(block, name).conv.bias.copy_(
-                        torch.cat([c.bias for c in sources])
-                    )
-                if isinstance(block.downsample, nn.Conv1d):
-                    sources = [
-                        m.tcn.blocks[level].downsample for m in students
-                    ]
-                    block.downsample.weight.copy_(
-                        torch.cat([c.weight for c in sources])
-                    )
-                    block.downsample.bias.copy_(
-                        torch.cat([c.bias for c in sources])
-                    )
-            grouped.head_weight.copy_(
-                torch.stack([m.head.weight for m in students])
-            )
-            grouped.head_bias.copy_(
-                torch.stack([m.head.bias for m in students])
-            )
+        states = [m.state_dict() for m in students]
+        # a block weight's rows are output channels: model s owns the
+        # s-th slice of them, so the students' tensors are concatenated
+        grouped.load_state_dict(
+            {
+                name: torch.cat([s[f"tcn.{name}"] for s in states])
+                for name in grouped.state_dict()
+                if name.startswith("blocks.")
+            }
+            | {
+                "head_weight": torch.stack(
+                    [s["head.weight"] for s in states]
+                ),
+                "head_bias": torch.stack([s["head.bias"] for s in states]),
+            }
+        )
         return grouped
 
     def to_students(self) -> list[TCNClassifier]:
         """The ``models`` students as separate :class:`kd_lib.TCNClassifier`
         (on the CPU, eval mode)."""
-        students = [
-            TCNClassifier(
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        students = []
+        for s in range(self.models):
+            student = TCNClassifier(
                 self.input_size,
                 self.num_classes,
                 self.channels,
                 self.kernel_size,
             )
-            for _ in range(self.models)
-        ]
-        with torch.no_grad():
-            for level, block in enumerate(self.blocks):
-                for name in ("conv1", "conv2"):
-                    source = getattr(block, name).conv
-                    g = (
-                        source.parametrizations.weight.original0.detach()
-                        .cpu()
-                        .chunk(self.models)
-                    )
-                    v = (
-                        source.parametrizations.weight.original1.detach()
-                        .cpu()
-                        .chunk(self.models)
-                    )
-                    bias = source.bias.detach().cpu().chunk(self.models)
-                    for s, m in enumerate(students):
-                        target = getattr(m.tcn.blocks[level], name).conv
-                        target.parametrizations.weight.original0.copy_(g[s])
-                        target.parametrizations.weight.original1.copy_(v[s])
-                        target.bias.copy_(bias[s])
-                if isinstance(block.downsample, nn.Conv1d):
-                    w = (
-                        block.downsample.weight.detach()
-                        .cpu()
-                        .chunk(self.models)
-                    )
-                    bias = (
-                        block.downsample.bias.detach()
-                        .cpu()
-                        .chunk(self.models)
-                    )
-                    for s, m in enumerate(students):
-                        m.tcn.blocks[level].downsample.weight.copy_(w[s])
-                        m.tcn.blocks[level].downsample.bias.copy_(bias[s])
-            for s, m in enumerate(students):
-                m.head.weight.copy_(self.head_weight[s])
-                m.head.bias.copy_(self.head_bias[s])
-        return [m.eval() for m in students]
+            student.load_state_dict(
+                {
+                    f"tcn.{name}": value.chunk(self.models)[s]
+                    for name, value in state.items()
+                    if name.startswith("blocks.")
+                }
+                | {
+                    "head.weight": state["head_weight"][s],
+                    "head.bias": state["head_bias"][s],
+                }
+            )
+            students.append(student.eval())
+        return students
 
 
 @dataclass
@@ -326,61 +280,13 @@ def _batch_order(
     ]
 
 
-def train_grouped(
-    model: GroupedTCNClassifier,
-    x: torch.Tensor,
-    targets: dict[str, torch.Tensor],
-    seeds: list[int],
-    *,
-    epochs: int,
-    lr: float,
-    loss_fn,
-    batch_size: int = 64,
-    cosine_schedule: bool = True,
-    x_val: torch.Tensor | None = None,
-    y_val: torch.Tensor | None = None,
-    val_every: int = 1,
-    device: torch.device | str | None = None,
-    lengths: torch.Tensor | None = None,
-    val_lengths: torch.Tensor | None = None,
-) -> GroupedHistory:
-    """Train every model of ``model`` on the same training set,
-    each in its own order.
-
-    - ``x`` ``(n, time, features)``: the training inputs,
-      shared by every model.
-    - ``targets``: tensors with one row per input (for example
-      ``{"labels": y}`` or ``{"labels": y, "teacher_logits": z}``); each may
-      also carry a leading ``models`` axis, ``(models, n, ...)``, to give
-      every model its own targets.
-    - ``loss_fn(logits, **batch_targets)``: the loss of one batch with
-      ``(B, classes)`` logits; it is applied to each model's batch and the
-      losses are summed, so each model's gradient is exactly that of its own
-      mean loss.
-    - ``seeds``: one per model; seed ``s`` sets model
-      ``s``'s shuffling order.
-    - ``lengths`` / ``val_lengths`` ``(n,)``: the true lengths of
-      right-padded training / validation sequences (None: full length);
-      each batch is cut to its longest sequence.
-
-    Adam, no gradient clipping, an optional half-cosine learning-rate decay
-    to 0, and the last epoch's weights kept (with a schedule that ends at 0
-    the last epoch is the converged one, and no validation labels pick
-    anything). Validation accuracy is recorded every ``val_every`` epochs,
-    for the curves. Runs on ``device`` (CUDA when available unless told
-    otherwise).
-    """
+def _check_grouped(model, x, targets, seeds, x_val, y_val, lengths):
     check_tensor(x, "x", ndim=3, floating=True)
-    check_int(epochs, "epochs")
-    check_int(batch_size, "batch_size")
-    check_int(val_every, "val_every")
     if len(seeds) != model.models:
         raise ValueError(
             f"need one seed per model: {len(seeds)} seeds for "
             f"{model.models} models"
         )
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
     n = len(x)
     for name, t in targets.items():
         if not isinstance(t, torch.Tensor):
@@ -394,66 +300,96 @@ def train_grouped(
         ):
             raise ValueError(
                 f"target {name!r} must have {n} rows (or shape "
-                f"(models={model.models}, "
-                f"{n}, ...)), got {tuple(t.shape)}"
+                f"(models={model.models}, {n}, ...)), got {tuple(t.shape)}"
             )
     if (x_val is None) != (y_val is None):
         raise ValueError("pass both x_val and y_val, or neither")
     if lengths is not None:
         check_lengths(lengths, x)
 
-    device = torch.device(device) if device is not None else get_device()
-    model.to(device).train()
-    x = x.to(device)
-    if lengths is not None:
-        lengths = lengths.to(device)
-    per_model = {
-        k: (
-            t.shape[:2] == (model.models, n)
-            and t.dim() >= 2
-            and len(t) != n
-        )
-        for k, t in targets.items()
-    }
-    targets = {k: t.to(device) for k, t in targets.items()}
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        if cosine_schedule
-        else None
-    )
-    history = GroupedHistory()
-    rows = torch.arange(model.models, device=device)[:, None]
-    start = time.perf_counter()
-    for epoch, order in enumerate(_batch_order(n, seeds, epochs)):
-        order = order.to(device)
-        totals = torch.zeros(model.models, device=device)
-        for i in range(0, n, batch_size):
-            idx = order[:, i : i + batch_size]  # (S, B): model s's batch
-            if lengths is None:
-                logits = model(x[idx])
-            else:
-                part = lengths[idx]
-                logits = model(x[idx, : int(part.max())], part)
-            batch = {
-                k: (t[rows, idx] if per_model[k] else t[idx])
-                for k, t in targets.items()
-            }
-            losses = torch.stack(
-                [
-                    loss_fn(
-                        logits[s], **{k: v[s] for k, v in batch.items()}
-                    )
-                    for s in range(model.models)
-                ]
+
+def _per_model(value, models: int, name: str) -> list:
+    """``value`` repeated for every model, or its list of one per model."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != models:
+            raise ValueError(
+                f"{name} must be one value or one per model ({models}), "
+                f"got {len(value)}"
             )
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            optimizer.step()
-            totals += losses.detach() * idx.shape[1]
-        if scheduler is not None:
-            scheduler.step()
-        history.train_loss.append((totals / n).tolist())
+        return list(value)
+    return [value] * models
+
+
+def train_grouped(
+    model: GroupedTCNClassifier,
+    x: torch.Tensor,
+    targets: dict[str, torch.Tensor],
+    seeds: list[int],
+    *,
+    epochs: int,
+    lr: float,
+    loss_fn,
+    weight_decay: float | list[float] = 0.0,
+    batch_size: int = 64,
+    cosine_schedule: bool = True,
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+    val_every: int = 1,
+    device: torch.device | str | None = None,
+    lengths: torch.Tensor | None = None,
+    val_lengths: torch.Tensor | None = None,
+) -> GroupedHistory:
+    """Train every model of ``model`` on the same training set, each in
+    its own order, with the book's loop (:func:`kd_lib.training.fit`).
+
+    - ``x`` ``(n, time, features)``: the training inputs,
+      shared by every model.
+    - ``targets``: tensors with one row per input (for example
+      ``{"labels": y}`` or ``{"labels": y, "teacher_logits": z}``); each may
+      also carry a leading ``models`` axis, ``(models, n, ...)``, to give
+      every model its own targets.
+    - ``loss_fn(logits, **batch_targets)``: the loss of one batch with
+      ``(B, classes)`` logits, or a list of one loss per model; the models'
+      losses are summed, so each model's gradient is exactly that of its own
+      mean loss.
+    - ``weight_decay``: one value or one per model; model ``s``'s loss gets
+      ``weight_decay[s] / 2`` times the squared norm of its parameters (the
+      gradient Adam's ``weight_decay`` adds, model by model).
+    - ``seeds``: one per model; seed ``s`` sets model
+      ``s``'s shuffling order.
+    - ``lengths`` / ``val_lengths`` ``(n,)``: the true lengths of
+      right-padded training / validation sequences (None: full length);
+      each batch is cut to its longest sequence.
+
+    Adam, no gradient clipping, an optional half-cosine learning-rate decay
+    to 0, and the last epoch's weights kept (with a schedule that ends at 0
+    the last epoch is the converged one, and no validation labels pick
+    anything). Validation accuracy is recorded every ``val_every`` epochs,
+    for the curves. Runs on ``device`` (CUDA when available unless told
+    otherwise).
+    """
+    _check_grouped(model, x, targets, seeds, x_val, y_val, lengths)
+    check_int(batch_size, "batch_size")
+    check_int(val_every, "val_every")
+    losses = _per_model(loss_fn, model.models, "loss_fn")
+    device = torch.device(device) if device is not None else get_device()
+    model.to(device)
+    decay = torch.tensor(
+        _per_model(weight_decay, model.models, "weight_decay"),
+        device=device,
+    )
+    step = _GroupedStep(model, x, targets, lengths, losses, decay, device)
+    history = GroupedHistory()
+    orders = _batch_order(len(x), seeds, epochs)
+
+    def batches(epoch):
+        step.totals.zero_()
+        order = orders[epoch].to(device)
+        for i in range(0, len(x), batch_size):
+            yield order[:, i : i + batch_size]  # (S, B): model s's batch
+
+    def after_epoch(epoch):
+        history.train_loss.append((step.totals / len(x)).tolist())
         if x_val is not None and (
             (epoch + 1) % val_every == 0 or epoch == epochs - 1
         ):
@@ -462,12 +398,68 @@ def train_grouped(
             ).argmax(-1)
             history.val_epochs.append(epoch + 1)
             history.val_accuracy.append(
-                (predictions == y_val).float().mean(1).tolist()
+                (predictions == y_val.to(predictions.device))
+                .float()
+                .mean(1)
+                .tolist()
             )
-            model.train()
+
+    start = time.perf_counter()
+    fit(
+        model,
+        batches,
+        step,
+        epochs=epochs,
+        lr=lr,
+        cosine_steps=epochs if cosine_schedule else None,
+        after_epoch=after_epoch,
+    )
     history.seconds = time.perf_counter() - start
-    model.eval()
     return history
+
+
+class _GroupedStep:
+    """The loss of one grouped batch: every model's own loss on its own
+    rows, plus its weight decay; keeps each model's running data loss."""
+
+    def __init__(self, model, x, targets, lengths, losses, decay, device):
+        n = len(x)
+        self.model, self.losses, self.decay = model, losses, decay
+        self.x = x.to(device)
+        self.lengths = None if lengths is None else lengths.to(device)
+        # a target with a leading models axis gives every model its own rows
+        self.per_model = {
+            k: t.dim() >= 2
+            and t.shape[:2] == (model.models, n)
+            and len(t) != n
+            for k, t in targets.items()
+        }
+        self.targets = {k: t.to(device) for k, t in targets.items()}
+        self.rows = torch.arange(model.models, device=device)[:, None]
+        self.totals = torch.zeros(model.models, device=device)
+
+    def __call__(self, idx):
+        model = self.model
+        if self.lengths is None:
+            logits = model(self.x[idx])
+        else:
+            part = self.lengths[idx]
+            logits = model(self.x[idx, : int(part.max())], part)
+        batch = {
+            k: (t[self.rows, idx] if self.per_model[k] else t[idx])
+            for k, t in self.targets.items()
+        }
+        data = torch.stack(
+            [
+                loss(logits[s], **{k: v[s] for k, v in batch.items()})
+                for s, loss in enumerate(self.losses)
+            ]
+        )
+        self.totals.add_(data.detach() * idx.shape[1])
+        total = data.sum()
+        if bool(self.decay.any()):
+            total = total + 0.5 * (self.decay * model.squared_norms()).sum()
+        return total, idx.shape[1]
 
 
 def hard_label_loss(

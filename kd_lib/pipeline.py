@@ -10,71 +10,39 @@ next to the same student trained from scratch on hard labels and on the
 teacher's hard pseudo-labels. :func:`run_pipeline` runs steps 2–4 on any
 :class:`kd_lib.SequenceSplits`, of any number of features and classes,
 fixed or variable length, with the book's fair recipe
-(:data:`kd_lib.experiments.STUDY`: every arm gets the same inputs and
+(:data:`kd_lib.arms.STUDY`: every arm gets the same inputs and
 budget, its seeds trained together).
 """
 
 from __future__ import annotations
 
-import statistics
-import textwrap
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import math
+import warnings
+from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
+from .arms import STUDY, ArmResult, budget_epochs, run_arms
 from .data import SequenceSplits
 from .distill import teacher_logits
 from .models import LSTMClassifier, TCNClassifier
-from .padding import make_padded_loader
+from .report import Table, arms_table
 from .training import train
-from .utils import Timing, check_tensor, measure_latency, set_seed
-
-if TYPE_CHECKING:
-    from . import report
-    from .experiments import ArmResult
+from .utils import check_tensor, set_seed
 
 __all__ = [
-    "STUDENT",
     "PIPELINE_ARMS",
-    "make_student",
     "TEACHER",
     "train_teacher",
     "PipelineResult",
     "run_pipeline",
-    "mean_and_spread",
-    "inference_latency",
-    "format_table",
 ]
-
-STUDENT = {"channels": [8, 8, 8, 8, 8], "kernel_size": 3}
-"""The book's student: five levels of 8 channels, receptive
-field 125 > 64 steps."""
 
 PIPELINE_ARMS = ("scratch", "pseudo", "soft", "finetuned")
 """The students :func:`run_pipeline` trains by default: hard labels,
 the teacher's hard pseudo-labels, its soft labels (step 3), and the
 soft-label students fine-tuned on hard labels (step 4). See
-:data:`kd_lib.experiments.ARMS` for the control ``scratch_longer``."""
-
-
-def make_student(
-    input_size: int = 1,
-    num_classes: int = 10,
-    channels: list[int] | None = None,
-    kernel_size: int | None = None,
-) -> TCNClassifier:
-    """An untrained student TCN (the book's default size
-    unless told otherwise)."""
-    return TCNClassifier(
-        input_size,
-        num_classes,
-        channels=STUDENT["channels"] if channels is None else channels,
-        kernel_size=STUDENT["kernel_size"]
-        if kernel_size is None
-        else kernel_size,
-    )
+:data:`kd_lib.arms.ARMS` for the control ``scratch_longer``."""
 
 
 TEACHER = {
@@ -121,19 +89,15 @@ def train_teacher(
         num_layers=settings["num_layers"],
     )
 
-    def loader(split, **kwargs):
-        y = getattr(splits, f"y_{split}")
-        return make_padded_loader(splits.padded(split), y, **kwargs)
-
     train(
         teacher,
-        loader(
+        splits.loader(
             "train",
             batch_size=settings["batch_size"],
             shuffle=True,
             seed=seed,
         ),
-        loader("val", batch_size=256),
+        splits.loader("val", batch_size=256),
         epochs=settings["epochs"],
         lr=settings["lr"],
         clip_grad_norm=settings["clip_grad_norm"],
@@ -146,13 +110,16 @@ def train_teacher(
 @dataclass
 class PipelineResult:
     """What :func:`run_pipeline` returns: per arm, the students of every
-    seed and their scores (:class:`kd_lib.experiments.ArmResult`), and the
-    teacher's test accuracy."""
+    seed and their scores (:class:`kd_lib.arms.ArmResult`), the teacher's
+    test accuracy, chance (the training set's majority class and its share
+    of the test set) and the names of the classes."""
 
     seeds: list[int]
     arms: dict[str, ArmResult]
     teacher_test_accuracy: float
     epochs: int
+    chance: tuple = ("", 0.0)
+    class_names: list = field(default_factory=list)
 
     @property
     def test_accuracy(self) -> dict[str, list[float]]:
@@ -168,13 +135,17 @@ class PipelineResult:
             )
         return self.arms[arm].model.to_students()
 
-    def table(self, caption: str | None = None) -> report.Table:
+    def table(self, caption: str | None = None) -> Table:
         """The book's comparison table (accuracy, paired difference from
-        ``scratch``, verdict): :func:`kd_lib.experiments.arms_table`."""
-        from .experiments import arms_table
-
+        ``scratch``, verdict; :func:`kd_lib.report.arms_table`), with
+        chance and the teacher above the arms and the classes named in
+        the caption."""
+        names = ", ".join(str(c) for c in self.class_names)
         return arms_table(
-            self.test_accuracy, self.teacher_test_accuracy, caption=caption
+            self.test_accuracy,
+            self.teacher_test_accuracy,
+            chance=self.chance,
+            caption=caption or f"{len(self.class_names)} classes: {names}",
         )
 
 
@@ -211,18 +182,15 @@ def run_pipeline(
     ``splits.num_features`` inputs and ``splits.num_classes`` outputs (the
     teacher must give as many logits); sequences of different lengths are
     read at their true ends (the teacher packs them, the students mask
-    them). ``student`` overrides the book's :data:`STUDENT`, for example
-    ``{"channels": [16] * 4, "kernel_size": 3}`` (choose a receptive field
-    at least as long as the sequences). The arms (default
+    them). ``student`` overrides the book's :data:`kd_lib.arms.STUDENT`,
+    for example ``{"channels": [16] * 4, "kernel_size": 3}`` (choose a
+    receptive field at least as long as the sequences). The arms (default
     :data:`PIPELINE_ARMS`) are trained by
-    :func:`kd_lib.experiments.run_arms` with the book's recipe: the same
+    :func:`kd_lib.arms.run_arms` with the book's recipe: the same
     inputs and budget for every arm (``epochs``, by default
-    :func:`kd_lib.experiments.budget_epochs`), the learning rate ``lr``
+    :func:`kd_lib.arms.budget_epochs`), the learning rate ``lr``
     (default ``STUDY["lr"]``), every arm's seeds at once.
     """
-    # imported here: experiments builds its students with make_student
-    from .experiments import STUDY, budget_epochs, run_arms
-
     if not isinstance(teacher, nn.Module):
         raise TypeError(
             "teacher must be a torch.nn.Module, got "
@@ -251,6 +219,7 @@ def run_pipeline(
             f"the teacher gives {train_z.shape[1]} logits but the data "
             f"have {splits.num_classes} classes"
         )
+    _warn_if_teacher_near_chance(teacher, splits)
     results = run_arms(
         splits,
         train_z,
@@ -267,69 +236,25 @@ def run_pipeline(
         results,
         (test_z.argmax(1) == splits.y_test).float().mean().item(),
         epochs,
+        splits.majority_share("test"),
+        splits.names(),
     )
 
 
-def mean_and_spread(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("need at least one value")
-    return statistics.fmean(values), (
-        statistics.stdev(values) if len(values) > 1 else 0.0
+def _warn_if_teacher_near_chance(teacher, splits: SequenceSplits) -> None:
+    """Warn when the teacher's validation accuracy is not at least two
+    standard errors above always answering the majority class."""
+    name, share = splits.majority_share("val")
+    logits = teacher_logits(
+        teacher, splits.x_val, lengths=splits.lengths_val
     )
-
-
-def inference_latency(
-    model: nn.Module,
-    batch_size: int,
-    length: int = 64,
-    input_size: int = 1,
-    repeats: int = 20,
-) -> Timing:
-    """Median CPU latency of one forward pass on a random
-    ``(batch_size, length, input_size)`` batch."""
-    x = torch.randn(batch_size, length, input_size)
-    model = model.cpu().eval()
-    return measure_latency(lambda: model(x), repeats=repeats, warmup=3)
-
-
-def format_table(
-    headers: list[str], rows: list[list], widths: list[int] | None = None
-) -> str:
-    """A plain-text table; cells longer than their column's width
-    wrap onto more lines.
-
-    ``widths`` (one per column) caps the column widths; by default each
-    column is as wide as its longest cell.
-    """
-    if not headers:
-        raise ValueError("headers must not be empty")
-    for i, row in enumerate(rows):
-        if len(row) != len(headers):
-            raise ValueError(
-                f"row {i} has {len(row)} cells, expected {len(headers)}"
-            )
-    cells = [[str(c) for c in headers]] + [
-        [str(c) for c in row] for row in rows
-    ]
-    if widths is None:
-        widths = [
-            max(len(r[j]) for r in cells) for j in range(len(headers))
-        ]
-    elif len(widths) != len(headers):
-        raise ValueError(
-            f"widths must have {len(headers)} entries, got {len(widths)}"
+    accuracy = (logits.argmax(1) == splits.y_val).float().mean().item()
+    margin = 2 * math.sqrt(share * (1 - share) / len(splits.y_val))
+    if accuracy <= share + margin:
+        warnings.warn(
+            f"the teacher is not clearly better than chance on the "
+            f"validation data ({100 * accuracy:.1f} % against "
+            f"{100 * share:.1f} % for always answering {name!r}), and "
+            "distillation cannot pass on what the teacher does not know",
+            stacklevel=3,
         )
-    lines = []
-    for r, row in enumerate(cells):
-        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths)]
-        for k in range(max(len(w) for w in wrapped)):
-            parts = [
-                (w[k] if k < len(w) else "").ljust(width)
-                for w, width in zip(wrapped, widths)
-            ]
-            lines.append("  ".join(parts).rstrip())
-        if r == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import torch
 
-from .training import History
-
-__all__ = ["use_book_style", "plot_history", "PALETTE"]
+__all__ = [
+    "PALETTE",
+    "use_book_style",
+    "plot_validation_curves",
+    "plot_paired_gain",
+]
 
 PALETTE = {
     "teacher": "#1f4e79",
@@ -43,40 +47,57 @@ def use_book_style() -> None:
     )
 
 
-def plot_history(
-    history: History,
+def plot_validation_curves(
+    record: dict,
     ax=None,
     label: str | None = None,
     color: str | None = None,
 ):
-    """Training loss (dashed) and validation accuracy (solid,
-    right axis) per epoch."""
-    if not isinstance(history, History):
-        raise TypeError(
-            "history must be a kd_lib.History, got "
-            f"{type(history).__name__}"
-        )
+    """Validation accuracy (%) of a stored arm against the epoch: the mean
+    over seeds as a line, the range over seeds as a band."""
     if ax is None:
         _, ax = plt.subplots()
-    epochs = range(1, history.epochs + 1)
-    ax.plot(
-        epochs,
-        history.train_loss,
-        linestyle="--",
+    values = torch.tensor(record["val_accuracy"]) * 100  # (points, seeds)
+    ax.plot(record["val_epochs"], values.mean(1), color=color, label=label)
+    ax.fill_between(
+        record["val_epochs"],
+        values.min(1).values,
+        values.max(1).values,
         color=color,
-        label=f"{label} train loss" if label else "train loss",
+        alpha=0.2,
+        linewidth=0,
     )
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
-    if history.val_accuracy:
-        acc_ax = ax.twinx()
-        acc_ax.plot(
-            epochs,
-            [100 * a for a in history.val_accuracy],
-            color=color,
-            label=f"{label} val accuracy" if label else "val accuracy",
-        )
-        acc_ax.set_ylabel("validation accuracy (%)")
-        acc_ax.grid(False)
-        return ax, acc_ax
-    return ax, None
+    ax.set_ylabel("validation accuracy (%)")
+    return ax
+
+
+def plot_paired_gain(
+    xs: list[float],
+    differences: list,
+    ax=None,
+    label: str | None = None,
+    color: str | None = None,
+    percent: bool = True,
+):
+    """Mean paired difference (markers) and its confidence interval
+    (bars) against ``xs``."""
+    if len(xs) != len(differences) or not xs:
+        raise ValueError("need one PairedDifference per x value")
+    if ax is None:
+        _, ax = plt.subplots()
+    scale = 100.0 if percent else 1.0
+    means = [scale * d.mean for d in differences]
+    below = [scale * (d.mean - d.low) for d in differences]
+    above = [scale * (d.high - d.mean) for d in differences]
+    ax.errorbar(
+        xs,
+        means,
+        yerr=[below, above],
+        marker="o",
+        capsize=4,
+        label=label,
+        color=color or PALETTE["distilled"],
+    )
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    return ax

@@ -10,15 +10,57 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 
-from .pipeline import format_table
+from .comparison import mean_and_spread, paired_difference, verdict
 
-__all__ = ["Table"]
+__all__ = ["Table", "format_table", "arms_table"]
 
 
 # A cell that reads as a number ("96.5", "+0.6", "-3", "2,018", "12 %",
 # "96.5 ± 1.1"): right-aligned on the site, so digits line up down a column.
 NUMERIC_CELL = re.compile(r"^[+\-\u2212]?[\d,.]+( ?%)?( ± [\d.]+( ?%)?)?$")
+
+
+def format_table(
+    headers: list[str], rows: list[list], widths: list[int] | None = None
+) -> str:
+    """A plain-text table; cells longer than their column's width
+    wrap onto more lines.
+
+    ``widths`` (one per column) caps the column widths; by default each
+    column is as wide as its longest cell.
+    """
+    if not headers:
+        raise ValueError("headers must not be empty")
+    for i, row in enumerate(rows):
+        if len(row) != len(headers):
+            raise ValueError(
+                f"row {i} has {len(row)} cells, expected {len(headers)}"
+            )
+    cells = [[str(c) for c in headers]] + [
+        [str(c) for c in row] for row in rows
+    ]
+    if widths is None:
+        widths = [
+            max(len(r[j]) for r in cells) for j in range(len(headers))
+        ]
+    elif len(widths) != len(headers):
+        raise ValueError(
+            f"widths must have {len(headers)} entries, got {len(widths)}"
+        )
+    lines = []
+    for r, row in enumerate(cells):
+        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths)]
+        for k in range(max(len(w) for w in wrapped)):
+            parts = [
+                (w[k] if k < len(w) else "").ljust(width)
+                for w, width in zip(wrapped, widths)
+            ]
+            lines.append("  ".join(parts).rstrip())
+        if r == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 class Table:
@@ -84,3 +126,63 @@ class Table:
             f"<thead><tr>{cells('th', self.headers)}</tr></thead>"
             f"<tbody>{body}</tbody></table>"
         )
+
+
+def arms_table(
+    accuracies: dict[str, list[float]],
+    teacher_accuracy: float | None = None,
+    baseline: str = "scratch",
+    caption: str | None = None,
+    chance: tuple | None = None,
+) -> Table:
+    """The book's comparison table: per arm, test accuracy (mean ± sd over
+    seeds), the paired difference from ``baseline`` with its 95 % interval,
+    and the verdict :func:`kd_lib.comparison.verdict` words from that
+    interval.
+
+    ``accuracies`` maps each arm to its per-seed test accuracies (same seed
+    order for every arm). An arm whose values equal the baseline's seed for
+    seed is marked identical (for example pseudo-labels that equal the true
+    labels). ``chance``: ``(majority class, its share of the test set)``,
+    shown above the teacher.
+    """
+    if baseline not in accuracies:
+        raise KeyError(
+            f"the baseline {baseline!r} is not among the arms "
+            f"{list(accuracies)}"
+        )
+    rows = []
+    if chance is not None:
+        name, share = chance
+        rows.append(
+            [f"chance (always {name})", f"{100 * share:.1f}", "", ""]
+        )
+    if teacher_accuracy is not None:
+        rows.append(
+            [
+                "LSTM teacher (n = 1)",
+                f"{100 * teacher_accuracy:.1f}",
+                "",
+                "",
+            ]
+        )
+    base = list(accuracies[baseline])
+    for arm, values in accuracies.items():
+        cell = mean_and_spread(values).format()
+        if arm == baseline:
+            rows.append([arm, cell, "(baseline)", ""])
+        elif list(values) == base:
+            rows.append([arm, cell, f"identical to {baseline}", ""])
+        else:
+            d = paired_difference(base, values)
+            rows.append([arm, cell, d.format(), verdict(d)])
+    return Table(
+        [
+            "arm",
+            f"test accuracy (%), mean ± sd, n = {len(base)}",
+            f"minus {baseline}",
+            "verdict",
+        ],
+        rows,
+        caption=caption,
+    )

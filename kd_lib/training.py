@@ -1,20 +1,28 @@
-"""One training loop for the whole book, plus evaluation and fine-tuning.
+"""One training loop for the whole book, plus evaluation.
 
-A batch from the loader is ``(x, *targets)``; the loss is called as
-``loss_fn(model(x), *targets)``. Cross-entropy takes ``(logits, labels)``;
-:class:`kd_lib.DistillationLoss` takes ``(logits, labels, teacher_logits)``.
+:func:`fit` is the loop every trainer in kd_lib runs: Adam, an optional
+half-cosine decay of the learning rate, optional gradient clipping, and a
+clear error the moment the loss stops being a finite number. What differs
+between trainers (where the batches come from, what the loss is, when to
+validate) is passed in as functions. :func:`train` is the loop for a
+model and a ``DataLoader``: a batch from the loader is ``(x, *targets)``
+and the loss is called as ``loss_fn(model(x), *targets)``. Cross-entropy
+takes ``(logits, labels)``; :class:`kd_lib.DistillationLoss` takes
+``(logits, labels, teacher_logits)``.
 
 Sequences of different lengths: ``x`` may be a :class:`kd_lib.Padded`
 ``(values, lengths)`` of right-padded sequences, as the loaders of
-:func:`kd_lib.padding.make_padded_loader` yield; the model is then called
-as ``model(values, lengths)`` (every model of the book accepts that) and
+:func:`kd_lib.make_padded_loader` yield; the model is then called as
+``model(values, lengths)`` (every model of the book accepts that) and
 anything else is unchanged.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -24,24 +32,126 @@ from torch.utils.data import DataLoader
 
 from .distill import UNLABELLED
 from .padding import Padded
-from .utils import get_device, model_device, progress
+from .utils import check_int, get_device, model_device, progress
 
 __all__ = [
+    "fit",
     "History",
     "train",
-    "fine_tune",
     "evaluate",
     "predict_logits",
     "accuracy",
 ]
 
 SELECT_BY = ("val_accuracy", "val_loss", "last")
+SCHEDULE_STEPS = ("epoch", "update")
+
+
+def _check_positive(value, name: str) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+    ):
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+
+
+def _check_fit(epochs, lr, clip_grad_norm, schedule_step) -> None:
+    check_int(epochs, "epochs")
+    _check_positive(lr, "lr")
+    if clip_grad_norm is not None:
+        _check_positive(clip_grad_norm, "clip_grad_norm")
+    if schedule_step not in SCHEDULE_STEPS:
+        raise ValueError(
+            f"schedule_step must be one of {SCHEDULE_STEPS}, got "
+            f"{schedule_step!r}"
+        )
+
+
+def fit(
+    model: nn.Module,
+    batches: Callable[[int], Iterable],
+    batch_loss: Callable,
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    clip_grad_norm: float | None = None,
+    cosine_steps: int | None = None,
+    schedule_step: str = "epoch",
+    after_epoch: Callable[[int], None] | None = None,
+    gradient_norms: list[float] | None = None,
+    show_progress: bool = False,
+) -> list[float]:
+    """The book's training loop. Returns the mean training loss of every
+    epoch and leaves ``model`` in eval mode.
+
+    - ``batches(epoch)``: the batches of epoch ``epoch`` (0, 1, ...);
+      ``batch_loss(batch)`` returns ``(loss, size)``, a scalar tensor and
+      the number of examples it averages over.
+    - Adam at ``lr`` (``weight_decay``: Adam's L2 penalty); with
+      ``cosine_steps`` the rate decays from ``lr`` to 0 along a half cosine
+      over that many steps of the schedule, taken once per ``"epoch"`` or
+      per ``"update"`` (``schedule_step``).
+    - ``clip_grad_norm``: rescale the gradient when its norm exceeds this
+      value (None: no clipping). ``gradient_norms``: a list that receives
+      every update's gradient norm, taken before clipping.
+    - ``after_epoch(epoch)``: called after each epoch (validation,
+      keeping the best weights, ...).
+
+    Raises ``FloatingPointError``, naming the epoch and batch, as soon as
+    the loss is NaN or infinite.
+    """
+    _check_fit(epochs, lr, clip_grad_norm, schedule_step)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=lr, weight_decay=weight_decay
+    )
+    scheduler = None
+    if cosine_steps is not None:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=cosine_steps
+        )
+    measure = clip_grad_norm is not None or gradient_norms is not None
+    losses = []
+    for epoch in progress(
+        range(epochs), desc="epochs", enabled=show_progress
+    ):
+        model.train()
+        total, count = 0.0, 0
+        for number, batch in enumerate(batches(epoch), start=1):
+            loss, size = batch_loss(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, "
+                    f"batch {number}: check the inputs for NaN or huge "
+                    "values, or lower the learning rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if measure:
+                norm = nn.utils.clip_grad_norm_(
+                    model.parameters(), clip_grad_norm or math.inf
+                )
+                if gradient_norms is not None:
+                    gradient_norms.append(float(norm))
+            optimizer.step()
+            if scheduler is not None and schedule_step == "update":
+                scheduler.step()
+            total += loss.item() * size
+            count += size
+        if scheduler is not None and schedule_step == "epoch":
+            scheduler.step()
+        losses.append(total / count)
+        if after_epoch is not None:
+            after_epoch(epoch)
+    model.eval()
+    return losses
 
 
 @dataclass
 class History:
-    """Per-epoch record of a training run, for plots and for
-    picking the best epoch."""
+    """Per-epoch record of a :func:`train` run, for plots and for picking
+    the best epoch."""
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -73,16 +183,16 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(-1) == labels).float().mean().item()
 
 
-def _default_loss(
+def default_loss(
     outputs: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
+    """Cross-entropy for integer labels (per step for ``(batch, time,
+    classes)`` outputs; rows marked :data:`kd_lib.distill.UNLABELLED`
+    carry no label), MSE for float targets."""
     if targets.is_floating_point():
         return F.mse_loss(outputs, targets)
-    # per-step classification: (batch, time, classes)
     if outputs.dim() == 3:
         outputs, targets = outputs.flatten(0, 1), targets.flatten()
-    # rows marked UNLABELLED (a transfer set's unlabelled part) carry no
-    # hard label
     return F.cross_entropy(outputs, targets, ignore_index=UNLABELLED)
 
 
@@ -137,11 +247,73 @@ def evaluate(
     labels and MSE for float targets.
     """
     outputs, targets = predict_logits(model, loader)
-    loss_fn = loss_fn or _default_loss
+    loss_fn = loss_fn or default_loss
     result = {"loss": float(loss_fn(outputs, targets))}
     if not targets.is_floating_point():
         result["accuracy"] = accuracy(outputs, targets)
     return result
+
+
+class _KeepBest:
+    """Validate after every epoch and remember the best weights
+    (``select_by``: best validation accuracy, ties to the lower loss;
+    lowest validation loss; or simply the last epoch)."""
+
+    def __init__(self, model, val_loader, history, select_by):
+        self.model, self.val_loader = model, val_loader
+        self.history, self.select_by = history, select_by
+        self.key, self.state = None, None
+        self.started = time.perf_counter()
+
+    def __call__(self, epoch: int) -> None:
+        history = self.history
+        if self.val_loader is not None:
+            metrics = evaluate(self.model, self.val_loader)
+            history.val_loss.append(metrics["loss"])
+            if "accuracy" in metrics:
+                history.val_accuracy.append(metrics["accuracy"])
+            if self.select_by == "val_accuracy" and "accuracy" in metrics:
+                key = (metrics["accuracy"], -metrics["loss"])
+            else:
+                key = (-metrics["loss"],)
+            if self.select_by != "last" and (
+                self.key is None or key > self.key
+            ):
+                self.key, history.best_epoch = key, epoch
+                self.state = copy.deepcopy(self.model.state_dict())
+        now = time.perf_counter()
+        history.epoch_seconds.append(now - self.started)
+        self.started = now
+
+    def restore(self, epochs: int) -> None:
+        if self.state is not None:
+            self.model.load_state_dict(self.state)
+        else:
+            self.history.best_epoch = epochs - 1
+
+
+def _check_train(model, train_loader, val_loader, augment, select_by):
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    _check_loader(train_loader, "train_loader")
+    if val_loader is not None:
+        _check_loader(val_loader, "val_loader")
+    if augment is not None and not callable(augment):
+        raise TypeError(
+            "augment must be callable or None, got "
+            f"{type(augment).__name__}"
+        )
+    if select_by not in SELECT_BY:
+        raise ValueError(
+            f"select_by must be one of {SELECT_BY}, got {select_by!r}"
+        )
+    if val_loader is None and select_by != "last":
+        raise ValueError(
+            "select_by needs a val_loader; pass select_by='last' to train "
+            "without one"
+        )
 
 
 def train(
@@ -160,14 +332,13 @@ def train(
     device: torch.device | str | None = None,
     show_progress: bool = True,
 ) -> History:
-    """Train ``model`` with Adam; validate after each epoch;
-    restore the best epoch.
+    """Train ``model`` on a loader with :func:`fit`; validate after each
+    epoch; restore the best epoch.
 
     - ``loss_fn(outputs, *targets)``: by default cross-entropy (integer
       labels) or MSE (float targets).
-    - ``clip_grad_norm``: rescale the gradient when its norm exceeds this
-      value (None: no clipping). Recurrent nets need it; it costs a TCN
-      nothing.
+    - ``clip_grad_norm``: see :func:`fit`. Recurrent nets need it; it
+      costs a TCN nothing.
     - ``cosine_schedule``: decay the learning rate from ``lr`` to 0 along a
       half cosine over the epochs (long runs settle better), else keep it
       fixed.
@@ -178,138 +349,32 @@ def train(
       validation accuracy (ties go to the lower validation loss), lowest
       validation loss, or simply the last epoch.
 
-    Raises ``FloatingPointError``, naming the epoch and batch, as soon as
-    the loss is NaN or infinite. Returns a :class:`History`. The model is
-    left on ``device``.
+    Returns a :class:`History`. The model is left on ``device``.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
-    _check_loader(train_loader, "train_loader")
-    if val_loader is not None:
-        _check_loader(val_loader, "val_loader")
-    if (
-        isinstance(epochs, bool)
-        or not isinstance(epochs, int)
-        or epochs < 1
-    ):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if clip_grad_norm is not None and clip_grad_norm <= 0:
-        raise ValueError(
-            f"clip_grad_norm must be > 0 or None, got {clip_grad_norm}"
-        )
-    if augment is not None and not callable(augment):
-        raise TypeError(
-            "augment must be callable or None, got "
-            f"{type(augment).__name__}"
-        )
-    if select_by not in SELECT_BY:
-        raise ValueError(
-            f"select_by must be one of {SELECT_BY}, got {select_by!r}"
-        )
-    if val_loader is None and select_by != "last":
-        raise ValueError(
-            "select_by needs a val_loader; pass select_by='last' to train "
-            "without one"
-        )
-
+    _check_train(model, train_loader, val_loader, augment, select_by)
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
-    loss_fn = loss_fn or _default_loss
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=lr, weight_decay=weight_decay
-    )
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        if cosine_schedule
-        else None
-    )
+    loss_fn = loss_fn or default_loss
+
+    def batch_loss(batch):
+        x, *targets = batch
+        outputs = _call(model, x, device, augment)
+        loss = loss_fn(outputs, *[t.to(device) for t in targets])
+        return loss, len(x.values if isinstance(x, Padded) else x)
+
     history = History()
-    best_key, best_state = None, None
-
-    for epoch in progress(
-        range(epochs), desc="epochs", enabled=show_progress
-    ):
-        start = time.perf_counter()
-        model.train()
-        total, count = 0.0, 0
-        for batch, (x, *targets) in enumerate(train_loader, start=1):
-            outputs = _call(model, x, device, augment)
-            targets = [t.to(device) for t in targets]
-            loss = loss_fn(outputs, *targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, "
-                    f"batch {batch}: "
-                    "check the inputs for NaN or huge values, or lower the "
-                    "learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-            optimizer.step()
-            size = len(x.values if isinstance(x, Padded) else x)
-            total += loss.item() * size
-            count += size
-        if scheduler is not None:
-            scheduler.step()
-        history.train_loss.append(total / count)
-        if val_loader is not None:
-            metrics = evaluate(model, val_loader)
-            history.val_loss.append(metrics["loss"])
-            if "accuracy" in metrics:
-                history.val_accuracy.append(metrics["accuracy"])
-            if select_by == "val_accuracy" and "accuracy" in metrics:
-                key = (metrics["accuracy"], -metrics["loss"])
-            else:
-                key = (-metrics["loss"],)
-            if select_by != "last" and (best_key is None or key > best_key):
-                best_key, history.best_epoch = key, epoch
-                best_state = copy.deepcopy(model.state_dict())
-        history.epoch_seconds.append(time.perf_counter() - start)
-
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        history.best_epoch = epochs - 1
-    model.eval()
-    return history
-
-
-def fine_tune(
-    model: nn.Module,
-    train_loader: DataLoader,
-    val_loader: DataLoader | None = None,
-    *,
-    epochs: int = 5,
-    lr: float = 1e-4,
-    **kwargs,
-) -> History:
-    """Step 4 of the pipeline: a few more epochs on hard labels at a
-    lower learning rate.
-
-    Same as :func:`train` with cross-entropy on the first target only, so a
-    distillation loader ``(x, labels, teacher_logits)`` can be reused as is.
-    """
-
-    def hard_label_loss(outputs, labels, *_ignored):
-        return _default_loss(outputs, labels)
-
-    if "loss_fn" in kwargs:
-        raise TypeError(
-            "fine_tune always trains on hard labels; use train() for "
-            "another loss"
-        )
-    return train(
+    keep = _KeepBest(model, val_loader, history, select_by)
+    history.train_loss = fit(
         model,
-        train_loader,
-        val_loader,
+        lambda epoch: train_loader,
+        batch_loss,
         epochs=epochs,
         lr=lr,
-        loss_fn=hard_label_loss,
-        **kwargs,
+        weight_decay=weight_decay,
+        clip_grad_norm=clip_grad_norm,
+        cosine_steps=epochs if cosine_schedule else None,
+        after_epoch=keep,
+        show_progress=show_progress,
     )
+    keep.restore(epochs)
+    return history

@@ -4,13 +4,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import kd_lib  # noqa: E402
-from kd_lib import benchmark as bm  # noqa: E402
+from kd_lib.chapters import (
+    accuracy_study,
+    costs,
+    gradients,
+    variable_length,
+)  # noqa: E402
 
 
 def small_lstm(**kwargs):
@@ -37,7 +41,7 @@ def small_tcn(**kwargs):
 def test_time_training_step_leaves_no_gradients_and_the_weights_unchanged():
     model = small_tcn()
     before = [p.detach().clone() for p in model.parameters()]
-    timing = bm.time_training_step(
+    timing = costs.time_training_step(
         model, torch.randn(2, 10, 3), torch.tensor([0, 3]), repeats=3
     )
     assert timing.repeats == 3 and timing.q25 <= timing.median <= timing.q75
@@ -51,23 +55,28 @@ def test_time_training_step_leaves_no_gradients_and_the_weights_unchanged():
 
 def test_peak_live_tensor_bytes_follows_frees():
     # both alive at once
-    assert bm.peak_live_tensor_bytes(lambda: torch.ones(1000) * 2) == 8000
+    assert (
+        costs.peak_live_tensor_bytes(lambda: torch.ones(1000) * 2) == 8000
+    )
 
     def free_then_allocate():
         a = torch.ones(1000)
         del a
         return torch.ones(500)
 
-    assert bm.peak_live_tensor_bytes(free_then_allocate) == 4000
+    assert costs.peak_live_tensor_bytes(free_then_allocate) == 4000
     x = torch.randn(100)
     # views allocate nothing
-    assert bm.peak_live_tensor_bytes(lambda: x.view(10, 10).t()) == 0
+    assert costs.peak_live_tensor_bytes(lambda: x.view(10, 10).t()) == 0
 
 
 @pytest.mark.parametrize("make", [small_lstm, small_tcn])
 def test_memory_grows_exactly_linearly_with_length(make):
     model = make()
-    for measure in (bm.saved_activation_bytes, bm.peak_inference_bytes):
+    for measure in (
+        costs.saved_activation_bytes,
+        costs.peak_inference_bytes,
+    ):
         sizes = [
             measure(model, torch.randn(4, t, 3)) for t in (64, 128, 192)
         ]
@@ -79,12 +88,12 @@ def test_saved_activation_bytes_of_a_linear_layer_is_its_input():
     layer = nn.Linear(3, 5)
     x = torch.randn(2, 7, 3)
     # the weight is not counted
-    assert bm.saved_activation_bytes(layer, x) == x.numel() * 4
+    assert costs.saved_activation_bytes(layer, x) == x.numel() * 4
 
 
 def test_peak_inference_bytes_restores_the_training_mode():
     model = small_tcn().train()
-    bm.peak_inference_bytes(model, torch.randn(1, 8, 3))
+    costs.peak_inference_bytes(model, torch.randn(1, 8, 3))
     assert model.training
 
 
@@ -95,7 +104,9 @@ def test_input_gradient_is_zero_outside_the_receptive_field():
     model = small_tcn()
     rf = model.receptive_field
     x = torch.randn(3, rf + 10, 3)
-    grad = bm.input_gradient_by_step(model, x, torch.tensor([0, 1, 2]))
+    grad = gradients.input_gradient_by_step(
+        model, x, torch.tensor([0, 1, 2])
+    )
     assert grad.shape == (rf + 10,)
     assert torch.all(grad[:10] == 0)
     assert grad[10:].sum() > 0
@@ -107,7 +118,7 @@ def test_gradient_norm_trace_reports_norms_before_clipping():
     x = 50 * torch.randn(32, 6, 3)
     y = torch.randint(0, 4, (32,))
     loader = kd_lib.make_loader(x, y, batch_size=8)
-    norms = bm.gradient_norm_trace(
+    norms = gradients.gradient_norm_trace(
         small_lstm(), loader, epochs=2, lr=1e-3, clip_grad_norm=1e-3
     )
     assert len(norms) == 8
@@ -117,32 +128,29 @@ def test_gradient_norm_trace_reports_norms_before_clipping():
 # ---------------------------------------------------------- variable length
 
 
-def test_pad_sequences_left_and_right():
-    a, b = torch.ones(2, 1), 2 * torch.ones(3, 1)
-    right, lengths = bm.pad_sequences([a, b], side="right")
-    left, _ = bm.pad_sequences([a, b], side="left")
-    assert lengths.tolist() == [2, 3]
-    assert right[:, :, 0].tolist() == [[1, 1, 0], [2, 2, 2]]
-    assert left[:, :, 0].tolist() == [[0, 1, 1], [2, 2, 2]]
-
-
 def test_doing_it_right_matches_one_at_a_time_and_the_bug_does_not():
     torch.manual_seed(0)
     lstm, tcn = small_lstm(), small_tcn()
     rf = tcn.receptive_field
     sequences = [torch.randn(n, 3) for n in (rf, rf + 5, rf + 20)]
-    alone_lstm = bm.predict_variable_length(lstm, sequences, "alone")
-    torch.testing.assert_close(
-        bm.predict_variable_length(lstm, sequences, "packed"), alone_lstm
+    alone_lstm = variable_length.predict_variable_length(
+        lstm, sequences, "alone"
     )
-    alone_tcn = bm.predict_variable_length(tcn, sequences, "alone")
+    torch.testing.assert_close(
+        variable_length.predict_variable_length(lstm, sequences, "packed"),
+        alone_lstm,
+    )
+    alone_tcn = variable_length.predict_variable_length(
+        tcn, sequences, "alone"
+    )
     # left zeros lie outside the receptive field of a sequence at least rf
     # long
     torch.testing.assert_close(
-        bm.predict_variable_length(tcn, sequences, "left_pad"), alone_tcn
+        variable_length.predict_variable_length(tcn, sequences, "left_pad"),
+        alone_tcn,
     )
     for model, alone in ((lstm, alone_lstm), (tcn, alone_tcn)):
-        buggy = bm.predict_variable_length(
+        buggy = variable_length.predict_variable_length(
             model, sequences, "right_pad_last"
         )
         # the longest sequence has no padding
@@ -153,18 +161,13 @@ def test_doing_it_right_matches_one_at_a_time_and_the_bug_does_not():
 # ---------------------------------------------------------------- display
 
 
-def test_draw_dilated_stack_marks_the_receptive_field():
-    ax = bm.draw_dilated_stack(kernel_size=2, num_levels=3)
-    label = ax.get_legend().get_texts()[0].get_text()
-    assert f"({kd_lib.receptive_field(2, 3)} = receptive field)" in label
-    assert len(ax.get_yticks()) == 2 * 3 + 1
-    plt.close(ax.figure)
-
-
 def test_mean_spread_and_format_table():
-    assert bm.mean_spread([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
-    assert bm.mean_spread([5]) == (5.0, 0.0)
-    table = bm.format_table(
+    assert kd_lib.mean_and_spread([1.0, 3.0]) == (
+        2.0,
+        pytest.approx(2**0.5),
+    )
+    assert kd_lib.mean_and_spread([5]) == (5.0, 0.0)
+    table = kd_lib.report.format_table(
         ["a", "b"], [["x", "a long cell"]], widths=[3, 6]
     )
     lines = table.splitlines()
@@ -184,17 +187,17 @@ LOADER = kd_lib.make_loader(
 @pytest.mark.parametrize(
     "call,error",
     [
-        (lambda: bm.timing_sweep({}, [8]), TypeError),
-        (lambda: bm.timing_sweep({"m": small_tcn()}, []), ValueError),
-        (lambda: bm.timing_sweep({"m": small_tcn()}, [8.5]), TypeError),
+        (lambda: costs.timing_sweep({}, [8]), TypeError),
+        (lambda: costs.timing_sweep({"m": small_tcn()}, []), ValueError),
+        (lambda: costs.timing_sweep({"m": small_tcn()}, [8.5]), TypeError),
         (
-            lambda: bm.time_training_step(
+            lambda: costs.time_training_step(
                 small_tcn(), torch.randn(2, 5, 3), torch.tensor([0.0, 1.0])
             ),
             TypeError,
         ),
         (
-            lambda: bm.time_training_step(
+            lambda: costs.time_training_step(
                 small_tcn(),
                 torch.randn(2, 5, 3),
                 torch.tensor([0, 1]),
@@ -203,77 +206,85 @@ LOADER = kd_lib.make_loader(
             ValueError,
         ),
         (
-            lambda: bm.saved_activation_bytes(
+            lambda: costs.saved_activation_bytes(
                 small_tcn(), torch.randn(5, 3)
             ),
             ValueError,
         ),
         (
-            lambda: bm.peak_inference_bytes("model", torch.randn(1, 5, 3)),
+            lambda: costs.peak_inference_bytes(
+                "model", torch.randn(1, 5, 3)
+            ),
             TypeError,
         ),
-        (lambda: bm.peak_live_tensor_bytes(42), TypeError),
+        (lambda: costs.peak_live_tensor_bytes(42), TypeError),
         (
-            lambda: bm.input_gradient_by_step(
+            lambda: gradients.input_gradient_by_step(
                 small_tcn(), torch.randn(2, 5, 3), torch.tensor([[0], [1]])
             ),
             ValueError,
         ),
         (
-            lambda: bm.gradient_norm_trace(
+            lambda: gradients.gradient_norm_trace(
                 small_tcn(), [], epochs=1, lr=1e-3, clip_grad_norm=1.0
             ),
             TypeError,
         ),
         (
-            lambda: bm.gradient_norm_trace(
+            lambda: gradients.gradient_norm_trace(
                 small_tcn(), LOADER, epochs=1, lr=0.0, clip_grad_norm=1.0
             ),
             ValueError,
         ),
         (
-            lambda: bm.gradient_norm_trace(
+            lambda: gradients.gradient_norm_trace(
                 small_tcn(), LOADER, epochs=1, lr=1e-3, clip_grad_norm=-1.0
             ),
             ValueError,
         ),
         (
-            lambda: bm.pad_sequences([torch.ones(2, 1)], side="middle"),
+            lambda: kd_lib.pad_sequences([torch.ones(2, 1)], length=1),
             ValueError,
         ),
-        (lambda: bm.pad_sequences([]), ValueError),
+        (lambda: kd_lib.pad_sequences([]), ValueError),
         (
-            lambda: bm.pad_sequences([torch.ones(2, 1), torch.ones(2, 2)]),
-            ValueError,
-        ),
-        (
-            lambda: bm.pad_sequences([torch.ones(2, dtype=torch.long)]),
+            lambda: kd_lib.pad_sequences(
+                [torch.ones(2, 1), torch.ones(2, 2)]
+            ),
             ValueError,
         ),
         (
-            lambda: bm.predict_variable_length(
+            lambda: kd_lib.pad_sequences([torch.ones(2, dtype=torch.long)]),
+            ValueError,
+        ),
+        (
+            lambda: variable_length.predict_variable_length(
                 small_tcn(), [torch.ones(4, 3)], "packed"
             ),
             TypeError,
         ),
         (
-            lambda: bm.predict_variable_length(
+            lambda: variable_length.predict_variable_length(
                 small_tcn(), [torch.ones(4, 3)], "mask"
             ),
             ValueError,
         ),
         (
-            lambda: bm.predict_variable_length(
+            lambda: variable_length.predict_variable_length(
                 small_tcn(readout="sequence"), [torch.ones(4, 3)], "alone"
             ),
             ValueError,
         ),
-        (lambda: bm.draw_dilated_stack(kernel_size=1), ValueError),
-        (lambda: bm.mean_spread([]), ValueError),
-        (lambda: bm.format_table([], []), ValueError),
-        (lambda: bm.format_table(["a"], [["x", "y"]]), ValueError),
+        (lambda: kd_lib.mean_and_spread([]), ValueError),
+        (lambda: kd_lib.report.format_table([], []), ValueError),
         (
-            lambda: bm.format_table(["a"], [["x"]], widths=[1, 2]),
+            lambda: kd_lib.report.format_table(["a"], [["x", "y"]]),
+            ValueError,
+        ),
+        (
+            lambda: kd_lib.report.format_table(
+                ["a"], [["x"]], widths=[1, 2]
+            ),
             ValueError,
         ),
     ],
@@ -288,7 +299,7 @@ def test_bad_input_raises_clear_errors(call, error):
 
 def test_timing_sweep_folds_weight_norm_and_gives_quartiles():
     tcn = small_tcn()
-    result = bm.timing_sweep(
+    result = costs.timing_sweep(
         {"tcn": tcn}, [4, 16], batch_size=2, input_size=3, repeats=5
     )
     assert len(result["tcn"]) == 2
@@ -299,9 +310,9 @@ def test_timing_sweep_folds_weight_norm_and_gives_quartiles():
         nn.utils.parametrize.is_parametrized(m) for m in tcn.modules()
     )
     with pytest.raises(TypeError):
-        bm.timing_sweep([tcn], [4])
+        costs.timing_sweep([tcn], [4])
     with pytest.raises(ValueError):
-        bm.timing_sweep({"tcn": tcn}, [])
+        costs.timing_sweep({"tcn": tcn}, [])
 
 
 @pytest.mark.parametrize(
@@ -315,39 +326,41 @@ def test_timing_sweep_folds_weight_norm_and_gives_quartiles():
     ],
 )
 def test_crossover_is_where_the_ratio_stays_above_one(ratios, expected):
-    assert bm.crossover_length([4, 16, 64, 256], ratios) == expected
+    assert costs.crossover_length([4, 16, 64, 256], ratios) == expected
 
 
 def test_crossover_rejects_bad_input():
     with pytest.raises(ValueError, match="increase"):
-        bm.crossover_length([16, 4], [1, 2])
+        costs.crossover_length([16, 4], [1, 2])
     with pytest.raises(ValueError, match="one ratio per length"):
-        bm.crossover_length([4, 16], [1.0])
+        costs.crossover_length([4, 16], [1.0])
     with pytest.raises(ValueError, match="positive"):
-        bm.crossover_length([4, 16], [1.0, -1.0])
+        costs.crossover_length([4, 16], [1.0, -1.0])
 
 
 def test_peak_training_memory_covers_the_saved_activations():
     x, y = torch.randn(4, 32, 3), torch.tensor([0, 1, 2, 3])
     for model in (small_lstm(), small_tcn()):
-        peak = bm.peak_training_bytes(model, x, y)
-        saved = bm.saved_activation_bytes(model, x)
+        peak = costs.peak_training_bytes(model, x, y)
+        saved = costs.saved_activation_bytes(model, x)
         assert peak >= saved > 0
         # deterministic, and the model is left without gradients
-        assert peak == bm.peak_training_bytes(model, x, y)
+        assert peak == costs.peak_training_bytes(model, x, y)
         assert all(p.grad is None for p in model.parameters())
     longer = torch.randn(4, 128, 3)
     tcn = small_tcn()
-    assert bm.peak_training_bytes(tcn, longer, y) > 3 * (
-        bm.peak_training_bytes(tcn, x, y)
+    assert costs.peak_training_bytes(tcn, longer, y) > 3 * (
+        costs.peak_training_bytes(tcn, x, y)
     )
     with pytest.raises(TypeError):
-        bm.peak_training_bytes(tcn, x, y.float())
+        costs.peak_training_bytes(tcn, x, y.float())
 
 
 def test_study_models_are_parameter_matched():
     for task in ("digits", "recall"):
-        built = {n: b() for n, b in bm.study_models(task).items()}
+        built = {
+            n: b() for n, b in accuracy_study.study_models(task).items()
+        }
         counts = {n: kd_lib.count_parameters(m) for n, m in built.items()}
         assert abs(counts["LSTM"] / counts["TCN"] - 1) < 0.1
         lstm = built["LSTM"].lstm
@@ -356,15 +369,15 @@ def test_study_models_are_parameter_matched():
             lstm.bias_ih_l0[h : 2 * h] + lstm.bias_hh_l0[h : 2 * h] == 1.0
         )
     with pytest.raises(ValueError):
-        bm.study_models("nonsense")
+        accuracy_study.study_models("nonsense")
 
 
 def test_recall_loaders_keep_the_data_and_shuffle_by_seed():
-    a = bm.recall_loaders(12, seed=0)
-    b = bm.recall_loaders(12, seed=1)
+    a = accuracy_study.recall_loaders(12, seed=0)
+    b = accuracy_study.recall_loaders(12, seed=1)
     assert torch.equal(a[2].dataset.tensors[0], b[2].dataset.tensors[0])
     x, y = a[0].dataset.tensors
-    position = bm.STUDY_SETTINGS["recall_position"]
+    position = accuracy_study.STUDY_SETTINGS["recall_position"]
     assert x.shape[1] == 12 + position + 1
     assert torch.equal(x[:, position].argmax(-1), y)
 
@@ -372,7 +385,7 @@ def test_recall_loaders_keep_the_data_and_shuffle_by_seed():
 def test_study_run_records_curves_and_test_accuracy():
     x, y = kd_lib.recall_at_distance(64, 12, 2, seed=0)
     loader = kd_lib.make_loader(x, y, batch_size=32)
-    model, record = bm.study_run(
+    model, record = accuracy_study.study_run(
         lambda: small_lstm().__class__(4, 4, hidden_size=5),
         (loader, loader, loader),
         seed=0,
@@ -399,11 +412,17 @@ def test_study_records_select_one_setting_and_name_a_missing_one():
             for s in (0, 1)
         ]
     }
-    found = bm.study_records(study, task="recall", model="LSTM", distance=4)
+    found = accuracy_study.study_records(
+        study, task="recall", model="LSTM", distance=4
+    )
     assert [r["seed"] for r in found] == [0, 1]
     with pytest.raises(ValueError, match="distance=48"):
-        bm.study_records(study, task="recall", model="LSTM", distance=48)
+        accuracy_study.study_records(
+            study, task="recall", model="LSTM", distance=48
+        )
     with pytest.raises(ValueError, match="stage"):
-        bm.study_records(study, task="recall", model="LSTM", stage="x")
+        accuracy_study.study_records(
+            study, task="recall", model="LSTM", stage="x"
+        )
     with pytest.raises(TypeError):
-        bm.study_records([], task="recall", model="LSTM")
+        accuracy_study.study_records([], task="recall", model="LSTM")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import kd_lib
-from kd_lib import calibration
+from kd_lib.chapters import calibration
 
 
 def test_perfectly_calibrated_predictions_have_near_zero_ece():
@@ -47,7 +47,7 @@ def test_bins_count_every_prediction_once():
 def test_agreement():
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     b = torch.tensor([[2.0, 0.0], [3.0, 1.0], [0.0, 1.0]])
-    assert calibration.agreement(a, b) == pytest.approx(1 / 3)
+    assert kd_lib.distill.agreement(a, b) == pytest.approx(1 / 3)
 
 
 def test_plot_reliability_draws_one_bar_per_filled_bin():
@@ -93,7 +93,7 @@ def test_plot_reliability_draws_one_bar_per_filled_bin():
             ValueError,
         ),
         (
-            lambda: calibration.agreement(
+            lambda: kd_lib.distill.agreement(
                 torch.randn(2, 2), torch.randn(2, 3)
             ),
             ValueError,

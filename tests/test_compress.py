@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import kd_lib
-from kd_lib import compress
-from kd_lib.streaming import LastStep, StreamingTCN
+from kd_lib.chapters import compress
+from kd_lib.chapters.streaming import LastStep, StreamingTCN
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def student():
 @pytest.fixture
 def teacher():
     kd_lib.set_seed(0)
-    return kd_lib.make_digits_teacher().eval()
+    return kd_lib.pretrained.make_digits_teacher().eval()
 
 
 def test_exported_model_reloads_and_equals_the_original(student, tmp_path):

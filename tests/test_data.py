@@ -6,19 +6,20 @@ import pytest
 import torch
 
 import kd_lib
+from kd_lib.chapters import memory_tasks as mt
 
 
 def test_digits_sequences_shape_and_range():
-    x, y = kd_lib.load_digits_sequences()
+    x, y = kd_lib.data.load_digits_sequences()
     assert x.shape == (1797, 64, 1) and y.shape == (1797,)
     assert x.min() == 0.0 and x.max() == 1.0
     assert set(y.tolist()) == set(range(10))
 
 
 def test_permuted_digits_are_one_fixed_permutation_of_the_pixels():
-    x, _ = kd_lib.load_digits_sequences()
-    xp, _ = kd_lib.load_digits_sequences(permuted=True)
-    xp_again, _ = kd_lib.load_digits_sequences(permuted=True)
+    x, _ = kd_lib.data.load_digits_sequences()
+    xp, _ = kd_lib.data.load_digits_sequences(permuted=True)
+    xp_again, _ = kd_lib.data.load_digits_sequences(permuted=True)
     torch.testing.assert_close(xp, xp_again)
     assert not torch.equal(x, xp)
     # the same permutation for every image: sorting each sequence gives the
@@ -32,7 +33,7 @@ def test_digits_splits_are_fixed_disjoint_and_stratified():
     b = kd_lib.digits_splits()
     torch.testing.assert_close(a.x_test, b.x_test)
     assert sum(a.sizes().values()) == 1797
-    x, _ = kd_lib.load_digits_sequences()
+    x, _ = kd_lib.data.load_digits_sequences()
     rows = {tuple(r.flatten().tolist()) for r in a.x_test}
     assert not rows & {tuple(r.flatten().tolist()) for r in a.x_train}
     counts = torch.bincount(a.y_test, minlength=10)
@@ -59,7 +60,7 @@ def test_shuffled_loader_order_depends_on_its_seed_only():
 
 
 def test_adding_problem_targets_are_the_marked_sums():
-    x, y = kd_lib.adding_problem(500, 50, seed=1)
+    x, y = mt.adding_problem(500, 50, seed=1)
     assert x.shape == (500, 50, 2) and y.shape == (500, 1)
     assert (x[..., 1].sum(1) == 2).all()
     torch.testing.assert_close(
@@ -67,18 +68,18 @@ def test_adding_problem_targets_are_the_marked_sums():
     )
     # predicting the mean (1.0) scores about 1/6
     assert ((y - 1.0) ** 2).mean().item() == pytest.approx(
-        kd_lib.ADDING_CHANCE_MSE, rel=0.15
+        mt.ADDING_CHANCE_MSE, rel=0.15
     )
 
 
 def test_copy_memory_layout_and_chance_loss():
-    x, y = kd_lib.copy_memory(4, memory_length=30, seed=0)
+    x, y = mt.copy_memory(4, memory_length=30, seed=0)
     assert x.shape == (4, 50, 10) and y.shape == (4, 50)
     tokens = x.argmax(-1)
     torch.testing.assert_close(y[:, -10:], tokens[:, :10])
     assert (tokens[:, 39] == 9).all()
     assert (y[:, :-10] == 0).all()
-    assert kd_lib.copy_memory_chance_loss(1000) == pytest.approx(
+    assert mt.copy_memory_chance_loss(1000) == pytest.approx(
         10 * math.log(8) / 1020
     )
     # the memoryless strategy's loss, computed directly, equals the formula
@@ -86,7 +87,7 @@ def test_copy_memory_layout_and_chance_loss():
     probs[:-10, 0] = 1.0
     probs[-10:, 1:9] = 1 / 8
     nll = -torch.log(probs[torch.arange(50), y[0]]).mean().item()
-    assert nll == pytest.approx(kd_lib.copy_memory_chance_loss(30))
+    assert nll == pytest.approx(mt.copy_memory_chance_loss(30))
 
 
 def test_recall_at_distance_label_is_the_symbol_d_steps_back():
@@ -120,9 +121,9 @@ def test_recall_at_distance_label_is_the_symbol_d_steps_back():
             lambda: kd_lib.make_loader(torch.zeros(3), batch_size=0),
             ValueError,
         ),
-        (lambda: kd_lib.adding_problem(10, 1), ValueError),
-        (lambda: kd_lib.adding_problem(10.5, 10), TypeError),
-        (lambda: kd_lib.copy_memory(0, 10), ValueError),
+        (lambda: mt.adding_problem(10, 1), ValueError),
+        (lambda: mt.adding_problem(10.5, 10), TypeError),
+        (lambda: mt.copy_memory(0, 10), ValueError),
         (lambda: kd_lib.recall_at_distance(10, 8, 8), ValueError),
         (lambda: kd_lib.recall_at_distance(10, 8, -1), ValueError),
         (
@@ -139,7 +140,7 @@ def test_bad_input_raises_clear_errors(call, error):
 def test_jitter_moves_whole_digits_by_at_most_one_pixel():
     x = kd_lib.digits_splits().x_train[:50]
     kd_lib.set_seed(0)
-    jittered = kd_lib.jitter_digits(x)
+    jittered = kd_lib.data.jitter_digits(x)
     assert jittered.shape == x.shape
     # every jittered digit is some shift of the original (with blank fill)
     images = torch.nn.functional.pad(x.view(-1, 8, 8), (1, 1, 1, 1))
@@ -151,12 +152,12 @@ def test_jitter_moves_whole_digits_by_at_most_one_pixel():
         ]
         assert any(torch.equal(jittered[i].view(8, 8), s) for s in shifts)
     assert not torch.equal(jittered, x)
-    assert torch.equal(kd_lib.jitter_digits(x, max_shift=0), x)
+    assert torch.equal(kd_lib.data.jitter_digits(x, max_shift=0), x)
 
 
 def test_jitter_rejects_non_digits():
     with pytest.raises(ValueError):
-        kd_lib.jitter_digits(torch.zeros(4, 32, 1))
+        kd_lib.data.jitter_digits(torch.zeros(4, 32, 1))
 
 
 def test_vowels_are_standardised_left_padded_and_split_by_speaker():
@@ -226,7 +227,7 @@ def test_splits_from_your_own_arrays():
         (
             lambda a: a.update(y_test=a["y_test"].astype("float32")),
             TypeError,
-            "integer class labels",
+            "class labels",
         ),
         (
             lambda a: a.update(y_val=a["y_val"][:4]),
@@ -241,12 +242,17 @@ def test_splits_from_your_own_arrays():
         (
             lambda a: a["y_val"].__setitem__(0, 7),
             ValueError,
-            "labels in 0 .. 2",
+            r"labels \[7\] that y_train never uses",
         ),
         (
-            lambda a: a.update(y_train=a["y_train"] * 2),
-            ValueError,
-            "no example of class",
+            lambda a: a.update(y_train=a["y_train"].astype(float)),
+            TypeError,
+            "got the float|got torch.float",
+        ),
+        (
+            lambda a: a.update(y_train=[[0, 1]] * 12),
+            TypeError,
+            "hashable",
         ),
     ],
 )
@@ -265,3 +271,19 @@ def test_splits_from_arrays_reject_bad_input_clearly(
     change(arrays)
     with pytest.raises(error, match=message):
         kd_lib.SequenceSplits.from_arrays(**arrays)
+
+
+def test_splits_keep_your_own_label_names():
+    x, _ = _arrays()
+    names = ["shake", "tap", "wave"]
+    y = [names[i % 3] for i in range(12)]
+    s = kd_lib.SequenceSplits.from_arrays(x, y, x[:6], y[:6], x[:3], y[:3])
+    assert s.class_names == names and s.num_classes == 3
+    assert [s.names()[i] for i in s.y_train.tolist()] == y
+    # integers that skip a value are classes too, in sorted order
+    ints = [10 * (i % 3) for i in range(12)]
+    s = kd_lib.SequenceSplits.from_arrays(
+        x, ints, x[:6], ints[:6], x[:3], ints[:3]
+    )
+    assert s.class_names == [0, 10, 20] and s.y_train.max() == 2
+    assert s.majority_share("test") == (0, pytest.approx(1 / 3))

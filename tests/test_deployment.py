@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import kd_lib
-from kd_lib import deployment, streaming
+from kd_lib.chapters import deployment, streaming
 
 pytest.importorskip("onnxruntime")
 
@@ -226,7 +226,7 @@ def test_op_times_print_nothing_to_stderr():
     # a fresh process, since the level is read once per process
     code = (
         "import torch\n"
-        "from kd_lib import deployment, streaming\n"
+        "from kd_lib.chapters import deployment, streaming\n"
         "from kd_lib.models import TCNClassifier\n"
         "model = TCNClassifier(1, 3, [4, 4], kernel_size=2)\n"
         "deployment.eager_op_times(streaming.TCNStep(model), runs=2)\n"

@@ -90,13 +90,15 @@ def test_soft_gradient_is_difference_of_tempered_distributions():
 def test_unlabelled_rows_use_only_the_soft_term():
     kd_lib.set_seed(0)
     s, t = torch.randn(6, 4), torch.randn(6, 4)
-    y = torch.tensor([1, kd_lib.UNLABELLED, 2, kd_lib.UNLABELLED, 0, 3])
-    labelled = y != kd_lib.UNLABELLED
+    y = torch.tensor(
+        [1, kd_lib.distill.UNLABELLED, 2, kd_lib.distill.UNLABELLED, 0, 3]
+    )
+    labelled = y != kd_lib.distill.UNLABELLED
     loss = kd_lib.distillation_loss(s, t, y, temperature=2.0, alpha=0.3)
     soft = kd_lib.distillation_loss(s, t, None, temperature=2.0)
     expected = 0.3 * soft + 0.7 * F.cross_entropy(s[labelled], y[labelled])
     torch.testing.assert_close(loss, expected)
-    all_unlabelled = torch.full((6,), kd_lib.UNLABELLED)
+    all_unlabelled = torch.full((6,), kd_lib.distill.UNLABELLED)
     torch.testing.assert_close(
         kd_lib.distillation_loss(s, t, all_unlabelled, 2.0, 0.3), 0.3 * soft
     )

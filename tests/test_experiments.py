@@ -5,7 +5,9 @@ import pytest
 import torch
 
 import kd_lib
-from kd_lib import experiments
+import kd_lib.runners.memory_tasks
+from kd_lib import runners
+from kd_lib.chapters import distillation_study
 
 # ------------------------------------------------------------ label subsets
 
@@ -13,7 +15,7 @@ from kd_lib import experiments
 @pytest.mark.parametrize("fraction", [0.05, 0.1, 0.25, 1.0])
 def test_label_mask_is_stratified_and_of_the_requested_size(fraction):
     labels = kd_lib.digits_splits().y_train
-    mask = experiments.stratified_label_mask(labels, fraction, seed=0)
+    mask = kd_lib.arms.stratified_label_mask(labels, fraction, seed=0)
     assert mask.dtype == torch.bool and mask.shape == labels.shape
     for c in range(10):
         in_class = labels == c
@@ -25,18 +27,18 @@ def test_label_mask_is_stratified_and_of_the_requested_size(fraction):
 
 def test_label_mask_depends_on_the_seed_and_repeats_with_it():
     labels = kd_lib.digits_splits().y_train
-    a = experiments.stratified_label_mask(labels, 0.1, seed=0)
+    a = kd_lib.arms.stratified_label_mask(labels, 0.1, seed=0)
     assert torch.equal(
-        a, experiments.stratified_label_mask(labels, 0.1, seed=0)
+        a, kd_lib.arms.stratified_label_mask(labels, 0.1, seed=0)
     )
     assert not torch.equal(
-        a, experiments.stratified_label_mask(labels, 0.1, seed=1)
+        a, kd_lib.arms.stratified_label_mask(labels, 0.1, seed=1)
     )
 
 
 def test_every_class_keeps_a_label_even_when_the_fraction_rounds_to_zero():
     labels = torch.tensor([0] * 50 + [1] * 3)
-    mask = experiments.stratified_label_mask(labels, 0.05, seed=0)
+    mask = kd_lib.arms.stratified_label_mask(labels, 0.05, seed=0)
     assert mask[:50].sum() == 2 and mask[50:].sum() == 1
 
 
@@ -52,18 +54,18 @@ def test_every_class_keeps_a_label_even_when_the_fraction_rounds_to_zero():
 )
 def test_bad_fraction_is_rejected(fraction, error):
     with pytest.raises(error):
-        experiments.stratified_label_mask(
+        kd_lib.arms.stratified_label_mask(
             torch.tensor([0, 1, 2]), fraction, seed=0
         )
 
 
 def test_bad_labels_are_rejected():
     with pytest.raises(TypeError):
-        experiments.stratified_label_mask(
+        kd_lib.arms.stratified_label_mask(
             torch.tensor([0.0, 1.0]), 0.5, seed=0
         )
     with pytest.raises(ValueError):
-        experiments.stratified_label_mask(
+        kd_lib.arms.stratified_label_mask(
             torch.zeros(2, 2, dtype=torch.long), 0.5, seed=0
         )
 
@@ -72,39 +74,47 @@ def test_bad_labels_are_rejected():
 
 
 def test_gap_closed_arithmetic_and_hintons_mnist_numbers():
-    assert experiments.gap_closed(0.95, 0.90, 1.00) == pytest.approx(0.5)
-    assert experiments.gap_closed(1.00, 0.90, 1.00) == pytest.approx(1.0)
-    assert experiments.gap_closed(0.90, 0.90, 1.00) == 0.0
+    assert distillation_study.gap_closed(0.95, 0.90, 1.00) == pytest.approx(
+        0.5
+    )
+    assert distillation_study.gap_closed(1.00, 0.90, 1.00) == pytest.approx(
+        1.0
+    )
+    assert distillation_study.gap_closed(0.90, 0.90, 1.00) == 0.0
     # distillation hurt
-    assert experiments.gap_closed(0.85, 0.90, 1.00) == pytest.approx(-0.5)
+    assert distillation_study.gap_closed(0.85, 0.90, 1.00) == pytest.approx(
+        -0.5
+    )
     teacher, alone, distilled = (1 - e / 10_000 for e in (67, 146, 74))
     # ~0.91
-    assert experiments.gap_closed(
+    assert distillation_study.gap_closed(
         distilled, alone, teacher
     ) == pytest.approx(72 / 79)
 
 
 def test_gap_closed_needs_a_gap_and_numbers():
     with pytest.raises(ValueError, match="no gap"):
-        experiments.gap_closed(0.9, 0.95, 0.95)
+        distillation_study.gap_closed(0.9, 0.95, 0.95)
     with pytest.raises(ValueError, match="no gap"):
-        experiments.gap_closed(0.9, 0.97, 0.95)
+        distillation_study.gap_closed(0.9, 0.97, 0.95)
     with pytest.raises(TypeError):
-        experiments.gap_closed("0.9", 0.8, 0.95)
+        distillation_study.gap_closed("0.9", 0.8, 0.95)
 
 
 # --------------------------------------------------------------- formatting
 
 
 def test_format_mean_spread():
-    assert experiments.format_mean_spread([0.9, 0.92, 0.94]) == "92.0 ± 2.0"
+    assert (
+        kd_lib.mean_and_spread([0.9, 0.92, 0.94]).format() == "92.0 ± 2.0"
+    )
 
 
 # ---------------------------- chapter 3: memory tasks, on a tiny budget
 
 
 def test_memory_tasks_runner_on_a_tiny_budget():
-    from kd_lib import memory_tasks as mt
+    from kd_lib.chapters import memory_tasks as mt
 
     units = mt.memory_units(
         tasks=["recall", "adding"],
@@ -113,7 +123,7 @@ def test_memory_tasks_runner_on_a_tiny_budget():
         distances=[2],
         updates=6,
     )
-    payload = experiments.run_memory_tasks(units, jobs=1)
+    payload = runners.memory_tasks.run_memory_tasks(units, jobs=1)
     records = payload["records"]
     assert payload["seeds"] == [0, 1] and len(records) == len(units) == 8
     for r in records:
@@ -127,11 +137,13 @@ def test_memory_tasks_runner_on_a_tiny_budget():
         tcn = mt.memory_tuned_runs(records, task, "TCN", d, updates=6)
         assert [r["seed"] for r in lstm] == [r["seed"] for r in tcn]
     # every run seeds itself: running it again repeats it
-    again = experiments.run_memory_tasks(units[:1], jobs=1)["records"][0]
+    again = runners.memory_tasks.run_memory_tasks(units[:1], jobs=1)[
+        "records"
+    ][0]
     assert again["test_loss"] == records[0]["test_loss"]
     with pytest.raises(ValueError):
-        experiments.run_memory_tasks(units, jobs=0)
+        runners.memory_tasks.run_memory_tasks(units, jobs=0)
 
 
 def test_memory_tasks_is_a_command_line_experiment():
-    assert "memory_tasks" in experiments.EXPERIMENTS
+    assert "memory_tasks" in runners.EXPERIMENTS

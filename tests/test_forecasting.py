@@ -12,18 +12,18 @@ import pytest
 import torch
 
 import kd_lib
-from kd_lib import forecasting as fc
-from kd_lib.pretrained import (
+from kd_lib.chapters import forecasting as fc
+from kd_lib.chapters.forecasting import (
     FORECAST_TEACHER,
     load_forecast_teacher,
     make_forecast_teacher,
-    train_forecast_teacher,
 )
+from kd_lib.runners.checkpoints import train_forecast_teacher
 
 
 def test_loader_reads_the_file_inside_statsmodels_without_importing_it():
     code = (
-        "import sys; from kd_lib import forecasting as fc; "
+        "import sys; from kd_lib.chapters import forecasting as fc; "
         "s = fc.load_elnino(); "
         "assert 'statsmodels' not in sys.modules, 'imported'; "
         "print(len(s), s[0], s[-1], '/'.join(fc.elnino_path().parts[-4:]))"
@@ -286,7 +286,7 @@ def test_teacher_training_writes_a_weights_only_checkpoint(tmp_path):
     assert len(history.train_loss) == 2 and history.best_epoch in (1, 2)
     payload = torch.load(tmp_path / "t.pt", weights_only=True)
     fresh = make_forecast_teacher()
-    meta = kd_lib.load_checkpoint(fresh, tmp_path / "t.pt")
+    meta = kd_lib.utils.load_checkpoint(fresh, tmp_path / "t.pt")
     assert meta["epochs"] == 2 and meta["val_mae"] > 0
     assert set(payload["state_dict"]) == set(fresh.state_dict())
     again, _ = train_forecast_teacher(epochs=2)
@@ -308,14 +308,13 @@ def test_committed_teacher_loads_and_scores_as_recorded():
 
 
 def test_stored_study_has_five_paired_seeds_per_arm_and_flat_curves():
-    from kd_lib import experiments
 
-    study = experiments.load_results("forecasting")
+    study = kd_lib.results.load_results("forecasting")
     assert study["recipe"] == fc.FORECAST_STUDY
-    assert study["seeds"] == experiments.SEEDS
+    assert study["seeds"] == kd_lib.arms.SEEDS
     assert [r["arm"] for r in study["records"]] == list(fc.FORECAST_ARMS)
     for record in study["records"]:
-        assert record["seeds"] == experiments.SEEDS
+        assert record["seeds"] == kd_lib.arms.SEEDS
         assert len(record["test_skill"]) == 5
         assert record["lr"] in fc.FORECAST_STUDY["lrs"]
         # flat at the end: under 0.001 °C of validation MAE per epoch

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import kd_lib  # noqa: E402
-from kd_lib import memory_tasks as mt  # noqa: E402
+from kd_lib.chapters import memory_tasks as mt  # noqa: E402
 from kd_lib.comparison import verdict  # noqa: E402
 
 # ------------------------------------- fair LSTM-versus-TCN memory tasks
@@ -110,7 +110,7 @@ def test_train_curve_records_validation_points_and_repeats():
     assert len(curves[0]["val_loss"]) == len(curves[0]["val_accuracy"]) == 3
     assert not model.training
     kd_lib.set_seed(0)
-    xa, ya = kd_lib.adding_problem(64, 10, seed=1)
+    xa, ya = mt.adding_problem(64, 10, seed=1)
     reg = mt.train_curve(
         kd_lib.LSTMClassifier(2, 1, 8),
         xa,

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 
 import kd_lib
-from kd_lib import pipeline
 from kd_lib.multiseed import (
     GroupedTCNClassifier,
     grouped_logits,
@@ -20,7 +19,7 @@ def _students(seeds, input_size=1, classes=10, channels=(4, 4, 4)):
     for seed in seeds:
         kd_lib.set_seed(seed)
         students.append(
-            pipeline.make_student(
+            kd_lib.make_student(
                 input_size, classes, channels=list(channels)
             )
         )
@@ -89,6 +88,52 @@ def test_grouped_training_equals_training_each_seed_alone():
             schedule.step()
         for a, b in zip(
             student.state_dict().values(), trained.state_dict().values()
+        ):
+            torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
+
+
+def test_per_model_losses_and_weight_decay_equal_training_alone():
+    """Model s gets its own loss and its own weight decay: the same as
+    training it alone with Adam(weight_decay=...)."""
+    splits = kd_lib.digits_splits()
+    x, y = splits.x_train[:24, -8:], splits.y_train[:24]
+    seeds, decays, lr = [3, 4], [0.0, 0.05], 1e-2
+    smoothed = [
+        lambda logits, labels: F.cross_entropy(logits, labels),
+        lambda logits, labels: F.cross_entropy(
+            logits, labels, label_smoothing=0.2
+        ),
+    ]
+    grouped = GroupedTCNClassifier.from_students(_students(seeds))
+    train_grouped(
+        grouped,
+        x,
+        {"labels": y},
+        seeds,
+        epochs=2,
+        lr=lr,
+        loss_fn=smoothed,
+        weight_decay=decays,
+        batch_size=8,
+        cosine_schedule=False,
+    )
+    for s, (seed, student) in enumerate(zip(seeds, _students(seeds))):
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(
+            student.parameters(), lr=lr, weight_decay=decays[s]
+        )
+        student.train()
+        for _ in range(2):
+            order = torch.randperm(len(x), generator=generator)
+            for i in range(0, len(x), 8):
+                idx = order[i : i + 8]
+                loss = smoothed[s](student(x[idx]), y[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        for a, b in zip(
+            student.state_dict().values(),
+            grouped.to_students()[s].state_dict().values(),
         ):
             torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
 

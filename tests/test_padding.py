@@ -7,7 +7,12 @@ import pytest
 import torch
 
 import kd_lib
-from kd_lib import pipeline
+from kd_lib.chapters.streaming import (
+    LastStep,
+    RecomputingTCN,
+    StreamingLSTM,
+    StreamingTCN,
+)
 from kd_lib.multiseed import (
     GroupedTCNClassifier,
     grouped_logits,
@@ -22,12 +27,6 @@ from kd_lib.padding import (
     step_mask,
     to_left_padded,
     to_right_padded,
-)
-from kd_lib.streaming import (
-    LastStep,
-    RecomputingTCN,
-    StreamingLSTM,
-    StreamingTCN,
 )
 
 LENGTHS = [7, 19, 1, 12, 19, 3]
@@ -231,7 +230,7 @@ def test_what_lies_in_the_padding_never_reaches_grouped_training():
     for x in (values, garbage):
         kd_lib.set_seed(0)
         grouped = GroupedTCNClassifier.from_students(
-            [pipeline.make_student(3, 4, [4, 4]) for _ in range(2)]
+            [kd_lib.make_student(3, 4, [4, 4]) for _ in range(2)]
         )
         train_grouped(
             grouped,
@@ -315,15 +314,17 @@ def test_the_training_loop_takes_padded_batches():
         device="cpu",
     )
     assert history.epochs == 2
-    logits, targets = kd_lib.predict_logits(
+    logits, targets = kd_lib.training.predict_logits(
         model, make_padded_loader(sequences, labels, batch_size=5)
     )
     assert torch.equal(targets, labels)
     expected = torch.stack(_alone(model, sequences))
     torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
     accuracy = kd_lib.evaluate(model, make_padded_loader(sequences, labels))
-    assert accuracy["accuracy"] == kd_lib.accuracy(expected, labels)
-    tuned = kd_lib.fine_tune(
+    assert accuracy["accuracy"] == kd_lib.training.accuracy(
+        expected, labels
+    )
+    tuned = kd_lib.train(
         model, loader, epochs=1, select_by="last", show_progress=False
     )
     assert tuned.epochs == 1
@@ -394,7 +395,7 @@ def test_splits_from_lists_of_sequences():
         (
             lambda a: a["y_val"].__setitem__(0, 3),
             ValueError,
-            "labels in 0 .. 2",
+            "never uses",
         ),
         (
             lambda a: a.update(y_train=a["y_train"][:5]),

@@ -5,13 +5,14 @@ import torch
 
 import kd_lib
 from kd_lib.pretrained import DIGITS_TEACHER, checkpoint_path
+from kd_lib.runners import checkpoints
 
 
 def test_committed_teacher_loads_with_weights_only_and_is_accurate():
     teacher, meta = kd_lib.load_digits_teacher()
     assert not teacher.training
     assert kd_lib.count_parameters(teacher) == 200_458
-    _, _, test_loader = kd_lib.digits_loaders()
+    _, _, test_loader = kd_lib.data.digits_loaders()
     accuracy = kd_lib.evaluate(teacher, test_loader)["accuracy"]
     assert (
         accuracy == meta["test_accuracy"]
@@ -28,12 +29,12 @@ def test_train_digits_teacher_reproduces_the_checkpoint_format(tmp_path):
     """A short run of the same function writes a checkpoint that loads into
     the teacher architecture, exactly like the committed one (same keys,
     shapes)."""
-    model, history = kd_lib.train_digits_teacher(
+    model, history = checkpoints.train_digits_teacher(
         epochs=2, save_to=tmp_path / "t.pt", show_progress=False
     )
     assert history.epochs == 2
-    fresh = kd_lib.make_digits_teacher()
-    meta = kd_lib.load_checkpoint(fresh, tmp_path / "t.pt")
+    fresh = kd_lib.pretrained.make_digits_teacher()
+    meta = kd_lib.utils.load_checkpoint(fresh, tmp_path / "t.pt")
     assert meta["epochs"] == 2 and 0.0 <= meta["test_accuracy"] <= 1.0
     committed = torch.load(checkpoint_path(), weights_only=True)[
         "state_dict"
@@ -46,14 +47,16 @@ def test_train_digits_teacher_reproduces_the_checkpoint_format(tmp_path):
     }
     # same seed, same recipe: the first epochs are reproducible on one
     # machine
-    again, _ = kd_lib.train_digits_teacher(epochs=2, show_progress=False)
+    again, _ = checkpoints.train_digits_teacher(
+        epochs=2, show_progress=False
+    )
     for a, b in zip(model.parameters(), again.parameters()):
         torch.testing.assert_close(a, b)
 
 
 def test_every_committed_digits_teacher_loads_and_is_accurate():
     splits = kd_lib.digits_splits()
-    for name in kd_lib.DIGITS_TEACHERS:
+    for name in kd_lib.pretrained.DIGITS_TEACHERS:
         teacher, meta = kd_lib.load_digits_teacher(name)
         assert meta["name"] == name if "name" in meta else name == "lstm"
         logits = kd_lib.teacher_logits(teacher, splits.x_test)
@@ -75,7 +78,8 @@ def test_unknown_teacher_names_are_rejected():
 
 
 def test_vowels_teacher_is_committed_and_reproducible(tmp_path):
-    from kd_lib.pretrained import load_vowels_teacher, train_vowels_teacher
+    from kd_lib.pretrained import load_vowels_teacher
+    from kd_lib.runners.checkpoints import train_vowels_teacher
 
     teacher, meta = load_vowels_teacher()
     assert meta["test_accuracy"] > 0.9 and meta["epochs"] == 100
@@ -90,7 +94,8 @@ def test_vowels_teacher_is_committed_and_reproducible(tmp_path):
 
 
 def test_packed_vowels_teacher_is_committed_and_reproducible(tmp_path):
-    from kd_lib.pretrained import load_vowels_teacher, train_vowels_teacher
+    from kd_lib.pretrained import load_vowels_teacher
+    from kd_lib.runners.checkpoints import train_vowels_teacher
 
     teacher, meta = load_vowels_teacher(padding="none")
     assert meta["name"] == "vowels_packed" and meta["test_accuracy"] > 0.9
@@ -117,14 +122,14 @@ def test_packed_vowels_teacher_is_committed_and_reproducible(tmp_path):
 
 
 def test_jittered_teacher_trains_with_dropout_and_jitter():
-    model, history = kd_lib.train_digits_teacher(
+    model, history = checkpoints.train_digits_teacher(
         name="lstm_jitter_dropout", epochs=1, show_progress=False
     )
     assert model.lstm.dropout == 0.3 and history.epochs == 1
 
 
 def test_committed_student_is_the_stated_seed_and_accurate():
-    from kd_lib.experiments import tuned_lr
+    from kd_lib.arms import tuned_lr
     from kd_lib.pretrained import DIGITS_STUDENT, load_digits_student
 
     student, meta = load_digits_student()
@@ -155,8 +160,8 @@ def test_train_digits_student_is_deterministic_for_its_seed(tmp_path):
     """A short run of the function that made the committed student: same
     seed, bit-identical weights; another seed, other weights; the saved
     file loads into the committed student's architecture."""
-    from kd_lib.pipeline import make_student
-    from kd_lib.pretrained import load_digits_student, train_digits_student
+    from kd_lib.pretrained import load_digits_student
+    from kd_lib.runners.checkpoints import train_digits_student
 
     first, meta = train_digits_student(epochs=2, save_to=tmp_path / "s.pt")
     again, _ = train_digits_student(epochs=2)
@@ -173,8 +178,10 @@ def test_train_digits_student_is_deterministic_for_its_seed(tmp_path):
         )
     )
     committed, _ = load_digits_student()
-    fresh = make_student()
-    assert kd_lib.load_checkpoint(fresh, tmp_path / "s.pt")["seed"] == 0
+    fresh = kd_lib.make_student()
+    assert (
+        kd_lib.utils.load_checkpoint(fresh, tmp_path / "s.pt")["seed"] == 0
+    )
     assert {k: v.shape for k, v in fresh.state_dict().items()} == {
         k: v.shape for k, v in committed.state_dict().items()
     }

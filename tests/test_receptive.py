@@ -9,7 +9,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import kd_lib  # noqa: E402
-from kd_lib import receptive as rc  # noqa: E402
+from kd_lib.chapters import memory_tasks as mt
+from kd_lib.chapters import receptive_fields as rc  # noqa: E402
 
 
 class Lag(nn.Module):
@@ -250,7 +251,7 @@ def test_recall_inside_the_field_is_learned_and_outside_is_not():
 
 
 def test_train_and_test_scores_regression_and_is_repeatable():
-    x, y = kd_lib.adding_problem(64, 8, seed=1)
+    x, y = mt.adding_problem(64, 8, seed=1)
     scores = []
     for _ in range(2):
         kd_lib.set_seed(0)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import kd_lib
-from kd_lib import soft_labels as sl
+from kd_lib.chapters import soft_labels as sl
 
 
 def _logits(n=32, classes=10, scale=3.0, seed=0):

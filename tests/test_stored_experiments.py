@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import kd_lib
-from kd_lib import experiments
+from kd_lib import runners
+from kd_lib.chapters import distillation_study
 from kd_lib.comparison import paired_difference
 
 
@@ -28,17 +29,17 @@ def _tiny(n=40, steps=12):
     [(35, 2000), (116, 1000), (292, 400), (585, 200), (1169, 150)],
 )
 def test_budget_gives_at_least_150_epochs_and_2000_updates(n, epochs):
-    assert experiments.budget_epochs(n) == epochs
+    assert kd_lib.arms.budget_epochs(n) == epochs
 
 
 def test_budget_rejects_an_empty_training_set():
     with pytest.raises(ValueError):
-        experiments.budget_epochs(0)
+        kd_lib.arms.budget_epochs(0)
 
 
 def test_subset_keeps_a_stratified_share_and_the_evaluation_sets():
     splits = kd_lib.digits_splits()
-    part, mask = experiments.subset(splits, 0.1)
+    part, mask = kd_lib.arms.subset(splits, 0.1)
     assert len(part.y_train) == int(mask.sum()) and torch.equal(
         part.x_train, splits.x_train[mask]
     )
@@ -52,8 +53,8 @@ def test_run_arms_pairs_arms_over_the_same_seeds():
     splits = _tiny()
     teacher = torch.randn(len(splits.x_train), 10)
     test = torch.randn(len(splits.x_test), 10)
-    results = experiments.run_arms(splits, teacher, test, [0, 1], epochs=3)
-    assert list(results) == list(experiments.ARMS)
+    results = kd_lib.arms.run_arms(splits, teacher, test, [0, 1], epochs=3)
+    assert list(results) == list(kd_lib.arms.ARMS)
     for r in results.values():
         assert (
             r.seeds == [0, 1]
@@ -71,7 +72,7 @@ def test_pseudo_labels_equal_to_the_labels_are_not_trained_twice():
     splits = _tiny()
     teacher = torch.nn.functional.one_hot(splits.y_train, 10).float() * 5
     test = torch.randn(len(splits.x_test), 10)
-    results = experiments.run_arms(
+    results = kd_lib.arms.run_arms(
         splits, teacher, test, [0, 1], arms=("scratch", "pseudo"), epochs=2
     )
     assert results["pseudo"].same_as == "scratch"
@@ -81,11 +82,11 @@ def test_pseudo_labels_equal_to_the_labels_are_not_trained_twice():
 
 
 def test_scratch_arm_is_the_pipeline_student_with_its_seed():
-    """The grouped run starts each seed from pipeline.make_student's
+    """The grouped run starts each seed from kd_lib.make_student's
     weights for that seed."""
-    grouped = experiments.seeded_students([4, 5], 1, 10)
+    grouped = kd_lib.arms.seeded_students([4, 5], 1, 10)
     kd_lib.set_seed(5)
-    alone = kd_lib.pipeline.make_student()
+    alone = kd_lib.make_student()
     for a, b in zip(
         alone.state_dict().values(),
         grouped.to_students()[1].state_dict().values(),
@@ -99,7 +100,7 @@ def test_scratch_arm_is_the_pipeline_student_with_its_seed():
 def test_run_arms_rejects_impossible_arms(kwargs):
     splits = _tiny()
     with pytest.raises(ValueError):
-        experiments.run_arms(
+        kd_lib.arms.run_arms(
             splits,
             torch.randn(40, 10),
             torch.randn(30, 10),
@@ -113,7 +114,7 @@ def test_ensemble_of_one_keeps_the_teachers_distribution():
     teacher, _ = kd_lib.load_digits_teacher()
     x = kd_lib.digits_splits().x_test[:20]
     single = kd_lib.teacher_logits(teacher, x)
-    ensemble = experiments.ensemble_logits([teacher], x)
+    ensemble = kd_lib.distill.ensemble_logits([teacher], x)
     torch.testing.assert_close(
         torch.softmax(ensemble / 4, -1), torch.softmax(single / 4, -1)
     )
@@ -131,7 +132,7 @@ def test_ensemble_is_the_normalised_geometric_mean():
         def forward(self, x):
             return self.layer(x[:, -1])
 
-    ensemble = experiments.ensemble_logits([Last(a), Last(b)], x)
+    ensemble = kd_lib.distill.ensemble_logits([Last(a), Last(b)], x)
     pa, pb = torch.softmax(a(x[:, -1]), -1), torch.softmax(b(x[:, -1]), -1)
     geometric = (pa * pb).sqrt()
     torch.testing.assert_close(
@@ -146,13 +147,15 @@ def test_bias_correction_recovers_an_omitted_class():
     # the omitted class: right direction, too small
     logits[labels == 2, 2] = 1.0
     logits[labels == 2, 0] = 1.5
-    plain = experiments.omitted_class_accuracy(logits, labels, omitted=2)
+    plain = distillation_study.omitted_class_accuracy(
+        logits, labels, omitted=2
+    )
     assert plain["omitted"] == 0.0
-    bias = experiments.best_bias(logits, labels, omitted=2)
+    bias = distillation_study.best_bias(logits, labels, omitted=2)
     # the smallest bias that gets every input right
     assert 0.5 < bias <= 1.5
     assert (
-        experiments.omitted_class_accuracy(logits, labels, 2, bias)[
+        distillation_study.omitted_class_accuracy(logits, labels, 2, bias)[
             "omitted"
         ]
         == 1.0
@@ -160,17 +163,17 @@ def test_bias_correction_recovers_an_omitted_class():
 
 
 def test_stored_results_load_and_have_one_record_per_arm_and_setting():
-    for name in experiments.EXPERIMENTS:
-        stored = experiments.load_results(name)
-        assert stored["command"] == f"python -m kd_lib.experiments {name}"
+    for name in runners.EXPERIMENTS:
+        stored = kd_lib.results.load_results(name)
+        assert stored["command"] == f"python -m kd_lib.runners {name}"
         assert len(stored["seeds"]) >= 3
-    data = experiments.load_results("data_fraction")
-    assert data["seeds"] == experiments.SEEDS
+    data = kd_lib.results.load_results("data_fraction")
+    assert data["seeds"] == kd_lib.arms.SEEDS
     for fraction in (0.03, 0.05, 0.1, 0.25, 0.5, 1.0):
-        for arm in experiments.ARMS:
+        for arm in kd_lib.arms.ARMS:
             assert (
                 len(
-                    experiments.arm_values(
+                    kd_lib.results.arm_values(
                         data["records"], arm, fraction=fraction
                     )
                 )
@@ -180,34 +183,32 @@ def test_stored_results_load_and_have_one_record_per_arm_and_setting():
 
 def test_tuned_lr_is_one_of_the_searched_rates():
     searched = {
-        r["lr"] for r in experiments.load_results("lr_search")["records"]
+        r["lr"] for r in kd_lib.results.load_results("lr_search")["records"]
     }
     assert (
-        experiments.tuned_lr("scratch") in searched
-        and experiments.tuned_lr("soft") in searched
+        kd_lib.arms.tuned_lr("scratch") in searched
+        and kd_lib.arms.tuned_lr("soft") in searched
     )
 
 
 def test_load_results_names_the_command_for_a_missing_file(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
-    with pytest.raises(
-        FileNotFoundError, match="python -m kd_lib.experiments vowels"
-    ):
-        experiments.load_results("vowels")
-    with pytest.raises(ValueError):
-        experiments.load_results("nonsense")
+    monkeypatch.setattr(kd_lib.results, "RESULTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="python -m kd_lib.runners NAME"):
+        kd_lib.results.load_results("vowels")
+    with pytest.raises(TypeError):
+        kd_lib.results.load_results(3)
 
 
 def test_command_line_writes_the_results_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(kd_lib.results, "RESULTS_DIR", tmp_path)
     monkeypatch.setitem(
-        experiments.EXPERIMENTS,
+        runners.EXPERIMENTS,
         "vowels",
         lambda: {"seeds": [0], "records": []},
     )
-    experiments.main(["vowels"])
+    runners.main(["vowels"])
     stored = json.loads((tmp_path / "vowels.json").read_text())
     assert (
         stored["experiment"] == "vowels"
@@ -220,12 +221,12 @@ def test_arm_values_needs_exactly_one_match():
     records = [
         {"arm": "soft", "fraction": 0.1, "test_accuracy": [0.5, 0.6]}
     ]
-    assert experiments.arm_values(records, "soft", fraction=0.1) == [
+    assert kd_lib.results.arm_values(records, "soft", fraction=0.1) == [
         0.5,
         0.6,
     ]
     with pytest.raises(KeyError):
-        experiments.arm_values(records, "soft", fraction=0.2)
+        kd_lib.results.arm_values(records, "soft", fraction=0.2)
 
 
 def test_paired_gain_plot_draws_the_interval():
@@ -236,14 +237,14 @@ def test_paired_gain_plot_draws_the_interval():
         paired_difference([0.5, 0.6, 0.7], [0.6, 0.65, 0.8]),
         paired_difference([0.9, 0.9, 0.8], [0.9, 0.91, 0.8]),
     ]
-    ax = experiments.plot_paired_gain([0.1, 1.0], diffs)
+    ax = kd_lib.plotting.plot_paired_gain([0.1, 1.0], diffs)
     assert len(ax.lines) >= 2
     with pytest.raises(ValueError):
-        experiments.plot_paired_gain([0.1], diffs)
+        kd_lib.plotting.plot_paired_gain([0.1], diffs)
 
 
 def test_verdict_table_computes_each_verdict_from_its_interval():
-    table, tally = experiments.verdict_table(
+    table, tally = distillation_study.verdict_table(
         [
             (
                 "clear gain",
@@ -270,8 +271,10 @@ def test_verdict_table_computes_each_verdict_from_its_interval():
 
 
 def test_finetune_table_reads_the_stored_run():
-    records = experiments.load_results("data_fraction")["records"]
-    table, comparisons = experiments.finetune_table(records, [0.05, 1.0])
+    records = kd_lib.results.load_results("data_fraction")["records"]
+    table, comparisons = distillation_study.finetune_table(
+        records, [0.05, 1.0]
+    )
     assert len(table.rows) == 2 and set(comparisons[1.0]) == {
         "over_soft",
         "over_longer",
@@ -285,9 +288,11 @@ def test_finetune_table_reads_the_stored_run():
 
 
 def test_lstm_vs_tcn_study_is_tuned_converged_and_multiseed():
-    from kd_lib import benchmark as bm
+    from kd_lib.chapters import (
+        accuracy_study,
+    )
 
-    study = experiments.load_results("lstm_vs_tcn")
+    study = kd_lib.results.load_results("lstm_vs_tcn")
     settings = study["settings"]
     assert len(study["seeds"]) >= 3 and settings["forget_bias"] == 1.0
     assert settings["clip_grad_norm"] == 1.0
@@ -299,8 +304,10 @@ def test_lstm_vs_tcn_study_is_tuned_converged_and_multiseed():
             key = dict(
                 task=task, model=model, permuted=permuted, distance=distance
             )
-            search = bm.study_records(study, stage="search", **key)
-            final = bm.study_records(study, **key)
+            search = accuracy_study.study_records(
+                study, stage="search", **key
+            )
+            final = accuracy_study.study_records(study, **key)
             assert [r["lr"] for r in search] == settings[f"{task}_lrs"]
             best = max(search, key=lambda r: max(r["val_accuracy"]))
             assert {r["lr"] for r in final} == {best["lr"]}
@@ -317,15 +324,15 @@ def test_lstm_vs_tcn_study_is_tuned_converged_and_multiseed():
 def test_lstm_vs_tcn_command_runs_the_benchmark_study(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(experiments, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(kd_lib.results, "RESULTS_DIR", tmp_path)
     monkeypatch.setitem(
-        experiments.EXPERIMENTS,
+        runners.EXPERIMENTS,
         "lstm_vs_tcn",
         lambda: {"seeds": [0, 1, 2], "records": []},
     )
-    experiments.main(["lstm_vs_tcn"])
+    runners.main(["lstm_vs_tcn"])
     stored = json.loads((tmp_path / "lstm_vs_tcn.json").read_text())
-    assert stored["command"] == "python -m kd_lib.experiments lstm_vs_tcn"
+    assert stored["command"] == "python -m kd_lib.runners lstm_vs_tcn"
     assert stored["seeds"] == [0, 1, 2]
 
 
@@ -333,9 +340,9 @@ def test_lstm_vs_tcn_command_runs_the_benchmark_study(
 
 
 def test_memory_tasks_stored_runs_cover_the_study_and_agree():
-    from kd_lib import memory_tasks as mt
+    from kd_lib.chapters import memory_tasks as mt
 
-    stored = experiments.load_results("memory_tasks")
+    stored = kd_lib.results.load_results("memory_tasks")
     study = mt.MEMORY_STUDY
     assert stored["memory_study"] == json.loads(json.dumps(study))
     assert stored["setup"] == json.loads(json.dumps(mt.MEMORY_SETUP))
@@ -369,9 +376,9 @@ def test_memory_tasks_stored_runs_cover_the_study_and_agree():
 
 
 def test_memory_tasks_tuned_rates_come_from_the_grid():
-    from kd_lib import memory_tasks as mt
+    from kd_lib.chapters import memory_tasks as mt
 
-    records = experiments.load_results("memory_tasks")["records"]
+    records = kd_lib.results.load_results("memory_tasks")["records"]
     study = mt.MEMORY_STUDY
     for task in mt.MEMORY_TASKS:
         grid = study["lrs"] + study["extra_lrs"].get(task, [])

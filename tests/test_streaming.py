@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import kd_lib
-from kd_lib import streaming
-from kd_lib.streaming import (
+from kd_lib.chapters import streaming
+from kd_lib.chapters.streaming import (
     LastStep,
     RecomputingTCN,
     StreamingLSTM,

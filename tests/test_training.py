@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import kd_lib
+from kd_lib.chapters import memory_tasks as mt
 
 
 def _toy_classification(n=256, seed=0):
@@ -70,7 +71,7 @@ def test_train_learns_and_restores_the_best_epoch():
 
 
 def test_regression_uses_mse_and_reports_no_accuracy():
-    x, y = kd_lib.adding_problem(128, 10, seed=0)
+    x, y = mt.adding_problem(128, 10, seed=0)
     loader = kd_lib.make_loader(x, y, batch_size=32)
     model = kd_lib.TCNClassifier(2, 1, [4, 4])
     history = kd_lib.train(
@@ -122,7 +123,7 @@ def test_distillation_and_fine_tuning_through_the_same_loop():
     soft = kd_lib.teacher_logits(teacher, x)
     labels = y.clone()
     # a transfer set: most rows carry only the soft label
-    labels[100:] = kd_lib.UNLABELLED
+    labels[100:] = kd_lib.distill.UNLABELLED
     loader = kd_lib.make_loader(
         x, labels, soft, batch_size=32, shuffle=True, seed=0
     )
@@ -142,8 +143,14 @@ def test_distillation_and_fine_tuning_through_the_same_loop():
         .mean()
     )
     assert agreement > 0.8
-    history = kd_lib.fine_tune(
-        student, loader, epochs=2, select_by="last", show_progress=False
+    # step 4 through the same loop: hard labels only (the first target)
+    history = kd_lib.train(
+        student,
+        loader,
+        epochs=2,
+        loss_fn=lambda out, y, *_: kd_lib.training.default_loss(out, y),
+        select_by="last",
+        show_progress=False,
     )
     # no NaN from UNLABELLED
     assert history.epochs == 2 and all(
@@ -164,11 +171,11 @@ def test_measure_latency_reports_ordered_quantiles():
 def test_checkpoint_round_trip(tmp_path):
     kd_lib.set_seed(0)
     model = kd_lib.TCNClassifier(1, 3, [4, 4])
-    path = kd_lib.save_checkpoint(
+    path = kd_lib.utils.save_checkpoint(
         model, tmp_path / "m.pt", note="hello", accuracy=0.5
     )
     clone = kd_lib.TCNClassifier(1, 3, [4, 4])
-    meta = kd_lib.load_checkpoint(clone, path)
+    meta = kd_lib.utils.load_checkpoint(clone, path)
     assert meta == {"note": "hello", "accuracy": 0.5}
     x = torch.randn(2, 9, 1)
     torch.testing.assert_close(clone(x), model(x))
@@ -176,7 +183,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_progress_bar_is_silent_when_disabled(monkeypatch, capsys):
     monkeypatch.setenv("KD_LIB_PROGRESS", "0")
-    assert list(kd_lib.progress(range(3))) == [0, 1, 2]
+    assert list(kd_lib.utils.progress(range(3))) == [0, 1, 2]
     assert capsys.readouterr().err == ""
 
 
@@ -186,8 +193,8 @@ def test_count_parameters_and_device():
     model.bias.requires_grad_(False)
     assert kd_lib.count_parameters(model) == 6
     assert kd_lib.count_parameters(model, trainable_only=False) == 8
-    assert kd_lib.get_device().type in ("cpu", "cuda")
-    assert kd_lib.get_device("cpu").type == "cpu"
+    assert kd_lib.utils.get_device().type in ("cpu", "cuda")
+    assert kd_lib.utils.get_device("cpu").type == "cpu"
 
 
 @pytest.mark.parametrize(
@@ -195,7 +202,7 @@ def test_count_parameters_and_device():
     [
         (lambda: kd_lib.set_seed(1.5), TypeError),
         (lambda: kd_lib.set_seed(-1), ValueError),
-        (lambda: kd_lib.get_device("tpu"), ValueError),
+        (lambda: kd_lib.utils.get_device("tpu"), ValueError),
         (lambda: kd_lib.count_parameters("model"), TypeError),
         (lambda: kd_lib.measure_latency(42), TypeError),
         (
@@ -232,21 +239,13 @@ def test_count_parameters_and_device():
             ValueError,
         ),
         (
-            lambda: kd_lib.fine_tune(
-                torch.nn.Linear(1, 1),
-                kd_lib.make_loader(torch.zeros(2, 1)),
-                loss_fn=None,
-            ),
-            TypeError,
-        ),
-        (
-            lambda: kd_lib.load_checkpoint(
+            lambda: kd_lib.utils.load_checkpoint(
                 torch.nn.Linear(1, 1), "/nonexistent/model.pt"
             ),
             FileNotFoundError,
         ),
         (
-            lambda: kd_lib.accuracy(
+            lambda: kd_lib.training.accuracy(
                 torch.randn(3, 4), torch.zeros(4, dtype=torch.long)
             ),
             ValueError,

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from kd_lib.verdicts import (
+from kd_lib.chapters.claims import (
     MEASUREMENT_KEYS,
     THRESHOLDS,
     VERDICTS,

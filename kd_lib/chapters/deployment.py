@@ -4,7 +4,8 @@ static int8 and where the time goes.
 A streaming step of a small model does little arithmetic, so on a CPU its
 latency is set by the fixed cost of every operator call, not by its
 multiply-adds. This module runs one step (a
-:class:`kd_lib.streaming.TCNStep` or :class:`kd_lib.streaming.LSTMStep`:
+:class:`~kd_lib.chapters.streaming.TCNStep` or
+:class:`~kd_lib.chapters.streaming.LSTMStep`:
 ``(y, states) = step(x, states)``) in four runtimes and measures what each
 costs:
 
@@ -40,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils import check_int, check_tensor
 from .streaming import LSTMStep, TCNStep
-from .utils import check_int, check_tensor
 
 __all__ = [
     "cpp_compiler",

@@ -12,7 +12,7 @@ and what that means for learning a dependency at a distance.
 - :func:`recall_accuracy`, :func:`train_and_test` and
   :func:`soft_loss_floor`: the chapter's experiments.
 - the fair LSTM-versus-TCN comparison on memory tasks lives in
-  :mod:`kd_lib.memory_tasks`.
+  :mod:`kd_lib.chapters.memory_tasks`.
 
 Lags count steps back from the last step: lag 0 is the last input itself, so
 a field of ``RF`` steps covers lags ``0 .. RF - 1``.
@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
-from .data import make_loader, recall_at_distance
-from .models import TCNClassifier, receptive_field
-from .training import History, evaluate, train
-from .utils import (
+from ..data import make_loader, recall_at_distance
+from ..models import TCNClassifier, receptive_field
+from ..training import History, evaluate, train
+from ..utils import (
     check_int,
     check_tensor,
     count_parameters,

@@ -6,7 +6,7 @@ same inputs (:func:`memory_data`), and get the same recipe
 (:data:`MEMORY_STUDY`: Adam with a half-cosine decay, clipping, the LSTM's
 forget-gate bias at 1, every learning rate of a small grid with five
 seeds, the rate picked on validation data only). The runs are made by
-``python -m kd_lib.experiments memory_tasks`` (:mod:`kd_lib.experiments`)
+``python -m kd_lib.runners memory_tasks`` (:mod:`kd_lib.runners`)
 and stored in ``kd_lib/results/memory_tasks.json``; the functions here
 train one run (:func:`memory_run`) and read the stored ones
 (:func:`memory_values`, :func:`memory_verdict`, :func:`tcn_advantage`,
@@ -16,14 +16,20 @@ train one run (:func:`memory_run`) and read the stored ones
 
 from __future__ import annotations
 
+import math
+import time
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import recall_at_distance
-from .models import TCNClassifier
-from .utils import (
+from ..comparison import best_setting, paired_difference
+from ..data import recall_at_distance
+from ..models import LSTMClassifier, TCNClassifier
+from ..plotting import PALETTE
+from ..training import fit
+from ..utils import (
     check_int,
     check_tensor,
     count_parameters,
@@ -31,6 +37,10 @@ from .utils import (
 )
 
 __all__ = [
+    "adding_problem",
+    "ADDING_CHANCE_MSE",
+    "copy_memory",
+    "copy_memory_chance_loss",
     "MEMORY_TASKS",
     "MEMORY_MODELS",
     "MEMORY_SETUP",
@@ -54,6 +64,87 @@ __all__ = [
     "plot_memory_curves",
 ]
 
+
+# ---------------------------------------------------------- synthetic tasks
+
+ADDING_CHANCE_MSE = 1.0 / 6.0
+"""MSE of always predicting the mean (1.0): the variance of
+the sum of two U[0, 1]."""
+
+
+def adding_problem(num_samples: int, length: int, seed: int = 0):
+    """The adding problem (Hochreiter & Schmidhuber 1997; Bai et al. 2018).
+
+    Channel 0 holds numbers drawn from U[0, 1]; channel 1 marks two
+    positions, one in each half of the sequence. The target is the sum of
+    the two marked numbers. Returns ``x`` of shape
+    ``(num_samples, length, 2)`` and ``y`` of shape ``(num_samples, 1)``.
+    """
+    check_int(num_samples, "num_samples")
+    check_int(length, "length", minimum=2)
+    g = torch.Generator().manual_seed(seed)
+    values = torch.rand(num_samples, length, generator=g)
+    half = length // 2
+    first = torch.randint(0, half, (num_samples,), generator=g)
+    second = torch.randint(half, length, (num_samples,), generator=g)
+    markers = torch.zeros(num_samples, length)
+    rows = torch.arange(num_samples)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    y = (values[rows, first] + values[rows, second]).unsqueeze(1)
+    return torch.stack([values, markers], dim=-1), y
+
+
+def copy_memory(
+    num_samples: int,
+    memory_length: int,
+    seed: int = 0,
+    copy_length: int = 10,
+    num_symbols: int = 8,
+):
+    """The copy-memory task (Bai et al. 2018).
+
+    Ten symbols from {1..8}, then ``memory_length - 1`` blanks (0), a
+    delimiter (9), and ten more blanks during which the model must repeat
+    the symbols. Total length ``memory_length + 2 * copy_length``. Returns
+    one-hot inputs ``x`` of shape ``(num_samples, T + 20, 10)`` and targets
+    ``y`` of shape ``(num_samples, T + 20)``: blank everywhere but the last
+    ten steps.
+    """
+    check_int(num_samples, "num_samples")
+    check_int(memory_length, "memory_length")
+    check_int(copy_length, "copy_length")
+    g = torch.Generator().manual_seed(seed)
+    total = memory_length + 2 * copy_length
+    symbols = torch.randint(
+        1, num_symbols + 1, (num_samples, copy_length), generator=g
+    )
+    tokens = torch.zeros(num_samples, total, dtype=torch.long)
+    tokens[:, :copy_length] = symbols
+    # the delimiter: "now copy"
+    tokens[:, memory_length + copy_length - 1] = num_symbols + 1
+    targets = torch.zeros(num_samples, total, dtype=torch.long)
+    targets[:, -copy_length:] = symbols
+    x = torch.nn.functional.one_hot(tokens, num_symbols + 2).float()
+    return x, targets
+
+
+def copy_memory_chance_loss(
+    memory_length: int, copy_length: int = 10, num_symbols: int = 8
+) -> float:
+    """Cross-entropy per step of the best memoryless strategy: blanks
+    everywhere, then a uniform guess over the symbols for the last
+    ``copy_length`` steps: ``copy_length * ln(num_symbols) / (T + 2 *
+    copy_length)``."""
+    check_int(memory_length, "memory_length")
+    return (
+        copy_length
+        * math.log(num_symbols)
+        / (memory_length + 2 * copy_length)
+    )
+
+
+# ------------------------------------------------------------ the study
 
 MEMORY_TASKS = ("recall", "adding", "copy")
 """The chapter's three memory tasks: recall at distance ``d``
@@ -109,8 +200,6 @@ def _memory_tcn(task: str) -> TCNClassifier:
 def matched_lstm_hidden(task: str) -> int:
     """The LSTM width whose parameter count is closest to the task's TCN
     (ties: the smaller width)."""
-    from .models import LSTMClassifier
-
     inputs, outputs, readout = _task_io(task)
     target = count_parameters(_memory_tcn(task))
 
@@ -126,8 +215,6 @@ def memory_model(task: str, model: str, seed: int = 0) -> nn.Module:
     """A fresh model for a memory task, built right after
     ``set_seed(seed)``: ``"TCN"`` (see :data:`MEMORY_SETUP`) or
     ``"LSTM"`` (parameter-matched width, forget-gate bias 1)."""
-    from .models import LSTMClassifier
-
     if model not in MEMORY_MODELS:
         raise ValueError(
             f"model must be one of {MEMORY_MODELS}, got {model!r}"
@@ -159,8 +246,6 @@ def memory_data(
     ``"val"`` or ``"test"``). The training set of run ``seed`` uses data
     seed ``1 + seed``; validation and test sets are the same for every
     run. ``distance`` is needed for (only) recall."""
-    from .data import adding_problem, copy_memory
-
     _task_io(task)
     splits = ("train", "val", "test")
     if split not in splits:
@@ -189,10 +274,6 @@ def memory_data(
 def chance_loss(task: str) -> float:
     """The loss of the best model that remembers nothing: ``ln 4`` for
     recall, ``1/6`` for adding, ``10 ln 8 / (T + 20)`` for copy memory."""
-    import math
-
-    from .data import ADDING_CHANCE_MSE, copy_memory_chance_loss
-
     _task_io(task)
     if task == "recall":
         return math.log(MEMORY_SETUP["recall"]["classes"])
@@ -213,6 +294,19 @@ def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
     result = {"loss": F.cross_entropy(flat, labels).item()}
     result["accuracy"] = (out.argmax(-1) == y).float().mean().item()
     return result
+
+
+def _check_curve(model, x_train, y_train, x_val, y_val, updates, batch):
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    for name, t in (("x_train", x_train), ("x_val", x_val)):
+        check_tensor(t, name, ndim=3, floating=True)
+    if len(x_train) != len(y_train) or len(x_val) != len(y_val):
+        raise ValueError("need one target per input in each split")
+    check_int(updates, "updates")
+    check_int(batch, "batch_size")
 
 
 def train_curve(
@@ -241,69 +335,65 @@ def train_curve(
     converged. The last update's weights are kept (no selection on
     validation data).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
-    for name, t in (("x_train", x_train), ("x_val", x_val)):
-        check_tensor(t, name, ndim=3, floating=True)
-    if len(x_train) != len(y_train) or len(x_val) != len(y_val):
-        raise ValueError("need one target per input in each split")
-    check_int(updates, "updates")
-    check_int(batch_size, "batch_size")
+    _check_curve(model, x_train, y_train, x_val, y_val, updates, batch_size)
     check_int(val_points, "val_points")
     check_int(seed, "seed", 0)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if clip_grad_norm <= 0:
-        raise ValueError(
-            f"clip_grad_norm must be > 0, got {clip_grad_norm}"
-        )
     val_points = min(val_points, updates)
-    checkpoints = {
+    # validation after update number ``ends[i]``: the "epochs" of the loop
+    # are the stretches of updates between two validations
+    ends = [
         round(updates * (i + 1) / val_points) for i in range(val_points)
-    }
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=updates
-    )
+    ]
+    lengths = [b - a for a, b in zip([0, *ends], ends)]
     generator = torch.Generator().manual_seed(seed)
-    loss_fn = F.mse_loss if y_train.is_floating_point() else None
+    state = {"order": torch.empty(0, dtype=torch.long)}
+    loss_fn = (
+        F.mse_loss
+        if y_train.is_floating_point()
+        else _per_step_cross_entropy
+    )
     curve = {"val_updates": [], "val_loss": []}
     if not y_val.is_floating_point():
         curve["val_accuracy"] = []
-    model.train()
-    step, order = 0, torch.empty(0, dtype=torch.long)
-    while step < updates:
-        if len(order) < batch_size:
-            order = torch.randperm(len(x_train), generator=generator)
-        batch, order = order[:batch_size], order[batch_size:]
-        out = model(x_train[batch])
-        if loss_fn is not None:
-            loss = loss_fn(out, y_train[batch])
-        else:
-            loss = F.cross_entropy(
-                out.reshape(-1, out.shape[-1]), y_train[batch].reshape(-1)
-            )
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {loss.item()} at update {step + 1}: "
-                "lower the learning rate"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-        optimizer.step()
-        schedule.step()
-        step += 1
-        if step in checkpoints:
-            scores = _scores(model, x_val, y_val)
-            curve["val_updates"].append(step)
-            curve["val_loss"].append(scores["loss"])
-            if "accuracy" in scores:
-                curve["val_accuracy"].append(scores["accuracy"])
-    model.eval()
+
+    def batches(stretch):
+        for _ in range(lengths[stretch]):
+            if len(state["order"]) < batch_size:
+                state["order"] = torch.randperm(
+                    len(x_train), generator=generator
+                )
+            batch = state["order"][:batch_size]
+            state["order"] = state["order"][batch_size:]
+            yield batch
+
+    def batch_loss(batch):
+        return loss_fn(model(x_train[batch]), y_train[batch]), len(batch)
+
+    def after_stretch(stretch):
+        scores = _scores(model, x_val, y_val)
+        curve["val_updates"].append(ends[stretch])
+        curve["val_loss"].append(scores["loss"])
+        if "accuracy" in scores:
+            curve["val_accuracy"].append(scores["accuracy"])
+
+    fit(
+        model,
+        batches,
+        batch_loss,
+        epochs=val_points,
+        lr=lr,
+        clip_grad_norm=clip_grad_norm,
+        cosine_steps=updates,
+        schedule_step="update",
+        after_epoch=after_stretch,
+    )
     return curve
+
+
+def _per_step_cross_entropy(out, labels):
+    return F.cross_entropy(
+        out.reshape(-1, out.shape[-1]), labels.reshape(-1)
+    )
 
 
 def memory_run(
@@ -322,8 +412,6 @@ def memory_run(
     trained by :func:`train_curve` on :func:`memory_data` and scored on the
     test set. Returns plain data (the validation curve, the test loss, its
     ratio to :func:`chance_loss`, and the test accuracy for recall)."""
-    import time
-
     net = memory_model(task, model, seed)
     x, y = memory_data(task, "train", seed, distance, num_train)
     xv, yv = memory_data(task, "val", seed, distance)
@@ -447,22 +535,13 @@ def memory_best_lr(
     updates: int | None = None,
 ) -> float:
     """The learning rate with the best mean final validation score
-    (:func:`memory_val_score`) over seeds; ties go to the smaller rate.
+    (:func:`memory_val_score`) over seeds
+    (:func:`kd_lib.comparison.best_setting`; ties go to the smaller rate).
     ``updates``: the budget (default ``MEMORY_STUDY["updates"]``)."""
-    import statistics
-
     runs = _matches(records, task, model, distance, updates=updates)
     if not runs:
         raise KeyError(f"no runs of {model} on {task}, d = {distance}")
-    lrs = sorted({r["lr"] for r in runs})
-    score = {
-        lr: statistics.fmean(
-            memory_val_score(r)
-            for r in _matches(runs, task, model, distance, lr, updates)
-        )
-        for lr in lrs
-    }
-    return max(lrs, key=lambda lr: (score[lr], -lr))
+    return best_setting(runs, memory_val_score)
 
 
 def memory_tuned_runs(
@@ -577,8 +656,6 @@ def tcn_advantage(records: list[dict], task: str, distance=None):
     on recall, the loss ratio LSTM minus TCN (the share of the chance loss
     the TCN saves) on adding and copy memory. Positive: the TCN is better.
     """
-    from .comparison import paired_difference
-
     runs = {
         m: memory_tuned_runs(records, task, m, distance)
         for m in MEMORY_MODELS
@@ -609,7 +686,6 @@ def plot_memory_curves(
     loss as a multiple of chance otherwise. ``mark`` draws a dotted line
     at that many updates (for example an earlier, smaller budget);
     ``linestyle`` tells a second budget's curves apart."""
-    from .plotting import PALETTE
 
     if ax is None:
         _, ax = plt.subplots()

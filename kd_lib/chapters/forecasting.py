@@ -26,11 +26,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .comparison import paired_difference, verdict
-from .models import TCN
-from .plotting import PALETTE
-from .report import Table
-from .utils import check_int, check_tensor, model_device, set_seed
+from ..comparison import best_setting, paired_difference, verdict
+from ..models import TCN
+from ..plotting import PALETTE
+from ..pretrained import CHECKPOINT_DIR
+from ..report import Table
+from ..training import fit
+from ..utils import (
+    check_int,
+    check_tensor,
+    load_checkpoint,
+    model_device,
+    set_seed,
+)
 
 __all__ = [
     "SEASON",
@@ -50,6 +58,10 @@ __all__ = [
     "confidence_weights",
     "ForecastHistory",
     "train_forecaster",
+    "FORECAST_TEACHER",
+    "FORECAST_CHECKPOINT",
+    "make_forecast_teacher",
+    "load_forecast_teacher",
     "point_forecast",
     "FORECAST_STUDY",
     "FORECAST_ARMS",
@@ -59,7 +71,6 @@ __all__ = [
     "run_forecast_arms",
     "best_forecast_lrs",
     "forecast_scores",
-    "forecast_study",
     "study_values",
     "scores_table",
     "comparison_table",
@@ -492,48 +503,73 @@ def train_forecaster(
         raise ValueError("every target tensor needs one row per input")
     if keep_best and x_val is None:
         raise ValueError("keep_best needs x_val and y_val")
-    best = (math.inf, None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(x) / batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    generator = torch.Generator().manual_seed(seed)
     history = ForecastHistory()
-    start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        model.train()
+    best = {"state": None, "mae": math.inf}
+    generator = torch.Generator().manual_seed(seed)
+    batches_per_epoch = math.ceil(len(x) / batch_size)
+
+    def batches(epoch):
         order = torch.randperm(len(x), generator=generator)
-        total = 0.0
         for i in range(0, len(x), batch_size):
-            idx = order[i : i + batch_size]
-            loss = loss_fn(model(x[idx]), *(t[idx] for t in targets))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at epoch {epoch}; "
-                    "lower the learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-            optimizer.step()
-            schedule.step()
-            total += loss.item() * len(idx)
-        history.train_loss.append(total / len(x))
-        if x_val is not None and (
-            epoch % val_every == 0 or epoch == epochs
-        ):
-            history.val_epochs.append(epoch)
-            history.val_mae.append(mae(point_forecast(model, x_val), y_val))
-            if keep_best and history.val_mae[-1] < best[0]:
-                best = (
-                    history.val_mae[-1],
-                    copy.deepcopy(model.state_dict()),
-                )
-                history.best_epoch = epoch
-    if best[1] is not None:
-        model.load_state_dict(best[1])
+            yield order[i : i + batch_size]
+
+    def batch_loss(idx):
+        return loss_fn(model(x[idx]), *(t[idx] for t in targets)), len(idx)
+
+    def after_epoch(epoch):
+        epoch += 1
+        if x_val is None or not (epoch % val_every == 0 or epoch == epochs):
+            return
+        history.val_epochs.append(epoch)
+        history.val_mae.append(mae(point_forecast(model, x_val), y_val))
+        if keep_best and history.val_mae[-1] < best["mae"]:
+            best["mae"] = history.val_mae[-1]
+            best["state"] = copy.deepcopy(model.state_dict())
+            history.best_epoch = epoch
+
+    start = time.perf_counter()
+    history.train_loss = fit(
+        model,
+        batches,
+        batch_loss,
+        epochs=epochs,
+        lr=lr,
+        clip_grad_norm=clip_grad_norm,
+        cosine_steps=epochs * batches_per_epoch,
+        schedule_step="update",
+        after_epoch=after_epoch,
+    )
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
     history.seconds = time.perf_counter() - start
-    model.eval()
     return history
+
+
+FORECAST_TEACHER = {
+    "model": {"input_size": 3, "horizon": 6, "hidden_size": 64},
+    "train": {"epochs": 150, "lr": 3e-3, "batch_size": 64},
+    "seed": 0,
+}
+"""Architecture and recipe of the El Niño forecasting teacher: a two-layer
+LSTM of 64 units with a Gaussian head, trained by Gaussian negative
+log-likelihood on :func:`elnino_splits` (the value and the calendar month
+as inputs), the epoch of lowest validation MAE kept
+(``python -m kd_lib.runners.checkpoints elnino`` retrains it)."""
+
+FORECAST_CHECKPOINT = "elnino_lstm_teacher.pt"
+
+
+def make_forecast_teacher() -> LSTMForecaster:
+    """An untrained LSTM with the El Niño teacher's architecture."""
+    return LSTMForecaster(**FORECAST_TEACHER["model"])
+
+
+def load_forecast_teacher() -> tuple[LSTMForecaster, dict]:
+    """The committed El Niño teacher (eval mode, CPU) and its
+    metadata."""
+    model = make_forecast_teacher()
+    metadata = load_checkpoint(model, CHECKPOINT_DIR / FORECAST_CHECKPOINT)
+    return model.eval(), metadata
 
 
 # ============================================================= the study
@@ -759,16 +795,15 @@ def run_forecast_arms(
 
 def best_forecast_lrs(records: list[dict]) -> dict[str, float]:
     """Per arm, the learning rate of lowest mean final validation MAE in
-    the search ``records`` (ties: the smaller rate)."""
-    best = {}
-    for arm in dict.fromkeys(r["arm"] for r in records):
-        score = {
-            r["lr"]: float(np.mean(r["val_mae"][-1]))
-            for r in records
-            if r["arm"] == arm
-        }
-        best[arm] = min(sorted(score), key=lambda lr: score[lr])
-    return best
+    the search ``records`` (:func:`kd_lib.comparison.best_setting`)."""
+    return {
+        arm: best_setting(
+            [r for r in records if r["arm"] == arm],
+            lambda r: r["val_mae"][-1],
+            lower_is_better=True,
+        )
+        for arm in dict.fromkeys(r["arm"] for r in records)
+    }
 
 
 def forecast_scores(
@@ -781,46 +816,6 @@ def forecast_scores(
         "test_mae": mae(forecast, truth),
         "test_rmse": rmse(forecast, truth),
         "test_skill": skill_score(forecast, truth, splits.naive_test),
-    }
-
-
-def forecast_study(
-    splits: ForecastSplits,
-    teacher: LSTMForecaster,
-    seeds: list[int],
-    search_seeds: list[int],
-) -> dict:
-    """The whole comparison: every arm's learning rate searched over
-    ``search_seeds`` on validation data, then every arm over ``seeds`` at
-    its rate; with the teacher's and the seasonal naive forecast's test
-    scores. Returns plain data for a JSON file."""
-    mean, var = teacher_forecasts(teacher, splits.x_train)
-    search = []
-    for lr in FORECAST_STUDY["lrs"]:
-        results = run_forecast_arms(splits, mean, var, search_seeds, lr=lr)
-        search += [r.record() for r in results.values()]
-    lrs = best_forecast_lrs(search)
-    results = run_forecast_arms(splits, mean, var, seeds, lr=lrs)
-    test_mean, test_var = teacher_forecasts(teacher, splits.x_test)
-    truth = splits.unscale(splits.y_test)
-    sd = test_var.sqrt() * splits.std
-    inside = (splits.unscale(test_mean) - truth).abs() <= 1.96 * sd
-    return {
-        "seeds": list(seeds),
-        "search_seeds": list(search_seeds),
-        "recipe": FORECAST_STUDY,
-        "lr": lrs,
-        "lr_search": search,
-        "records": [r.record() for r in results.values()],
-        "teacher": {
-            **forecast_scores(splits, splits.unscale(test_mean)),
-            "train_mae": mae(
-                splits.unscale(mean), splits.unscale(splits.y_train)
-            ),
-            "test_coverage_95": float(inside.float().mean()),
-            "test_sd_per_horizon": sd.mean(0).tolist(),
-        },
-        "seasonal_naive": forecast_scores(splits, splits.naive_test),
     }
 
 

@@ -25,15 +25,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .models import (
+from ..models import (
     TCN,
     CausalConv1d,
     LSTMClassifier,
     TCNClassifier,
     TemporalBlock,
 )
-from .padding import check_lengths
-from .utils import Timing, check_tensor, measure_latency
+from ..padding import check_lengths
+from ..utils import Timing, check_tensor, measure_latency
 
 __all__ = [
     "StreamingCausalConv",

@@ -15,12 +15,11 @@ import torch
 import torch.nn.functional as F
 from matplotlib.colors import LogNorm
 
-from .distill import distillation_loss, soft_targets
-from .utils import check_tensor
+from ..distill import distillation_loss, entropy, soft_targets
+from ..utils import check_tensor
 
 __all__ = [
     "LOSS_FORMS",
-    "entropy",
     "top2_margin",
     "class_similarity",
     "top_confusions",
@@ -65,20 +64,6 @@ def _check_temperature(temperature) -> None:
         )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-
-
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Entropy in nats of each row of ``probs``
-    ``(n, classes)``; returns ``(n,)``.
-
-    0 for a one-hot row, ``ln(classes)`` for the uniform distribution.
-    """
-    _check_probs(probs)
-    # 0 * log 0 = 0: zero probabilities (underflow at low T) contribute
-    # nothing
-    return -torch.where(
-        probs > 0, probs * probs.log(), torch.zeros_like(probs)
-    ).sum(-1)
 
 
 def top2_margin(probs: torch.Tensor) -> torch.Tensor:

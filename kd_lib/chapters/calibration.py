@@ -10,14 +10,13 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from .utils import check_tensor
+from ..utils import check_tensor
 
 __all__ = [
     "ReliabilityBins",
     "reliability_bins",
     "expected_calibration_error",
     "plot_reliability",
-    "agreement",
 ]
 
 
@@ -95,20 +94,6 @@ def expected_calibration_error(
             weights
             * (bins.accuracy[filled] - bins.confidence[filled]).abs()
         ).sum()
-    )
-
-
-def agreement(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
-    """Fraction of inputs on which two models predict the same class."""
-    check_tensor(logits_a, "logits_a", ndim=2, floating=True)
-    check_tensor(logits_b, "logits_b", ndim=2, floating=True)
-    if logits_a.shape != logits_b.shape:
-        raise ValueError(
-            f"logits must have the same shape, got {tuple(logits_a.shape)} "
-            f"and {tuple(logits_b.shape)}"
-        )
-    return (
-        (logits_a.argmax(-1) == logits_b.argmax(-1)).float().mean().item()
     )
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .utils import check_tensor
+from ..utils import check_tensor
 
 __all__ = [
     "QUANTIZABLE",

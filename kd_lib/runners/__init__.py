@@ -1,0 +1,88 @@
+"""The runners: the commands that write kd_lib's stored results and
+checkpoints. Nothing else in kd_lib imports them.
+
+Converged, five-seed comparisons are too slow for a chapter's three minutes,
+so they run once from the command line and write every seed's raw result to
+``kd_lib/results/NAME.json``, which the chapters load (with
+:func:`kd_lib.load_results`), plot and spot-check::
+
+    python -m kd_lib.runners all            # or one name at a time:
+    python -m kd_lib.runners lr_search data_fraction teachers
+    python -m kd_lib.runners vowels omitted_class
+    python -m kd_lib.runners forecasting lstm_vs_tcn memory_tasks
+
+The checkpoints of ``kd_lib/checkpoints/`` are rebuilt by
+``python -m kd_lib.runners.checkpoints``
+(:mod:`kd_lib.runners.checkpoints`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .. import results
+from ..arms import STUDY
+from .distillation import (
+    run_data_fraction,
+    run_lr_search,
+    run_omitted_class,
+    run_teachers,
+    run_vowels,
+)
+from .forecasting import run_forecasting
+from .lstm_vs_tcn import run_lstm_vs_tcn
+from .memory_tasks import run_memory_tasks
+
+__all__ = ["EXPERIMENTS", "save", "main"]
+
+EXPERIMENTS = {
+    "lr_search": run_lr_search,
+    "data_fraction": run_data_fraction,
+    "teachers": run_teachers,
+    "vowels": run_vowels,
+    "omitted_class": run_omitted_class,
+    "forecasting": run_forecasting,
+    "lstm_vs_tcn": run_lstm_vs_tcn,
+    "memory_tasks": run_memory_tasks,
+}
+"""The stored experiments, in the order ``all`` runs them (``lr_search``
+first: the others train at the learning rates it picks)."""
+
+
+def save(name: str, payload: dict) -> Path:
+    """Write ``payload`` to ``kd_lib/results/NAME.json``, with the command
+    that made it and the torch version."""
+    results.RESULTS_DIR.mkdir(exist_ok=True)
+    path = results.RESULTS_DIR / f"{name}.json"
+    payload = {
+        "experiment": name,
+        "command": f"python -m kd_lib.runners {name}",
+        "torch": torch.__version__,
+        "study": STUDY,
+        **payload,
+    }
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m kd_lib.runners",
+        description="Run a stored experiment and write "
+        "kd_lib/results/NAME.json.",
+    )
+    parser.add_argument("names", nargs="+", choices=[*EXPERIMENTS, "all"])
+    args = parser.parse_args(argv)
+    for name in list(EXPERIMENTS) if "all" in args.names else args.names:
+        start = time.perf_counter()
+        payload = EXPERIMENTS[name]()
+        payload["seconds"] = time.perf_counter() - start
+        print(
+            f"{name}: {payload['seconds']:.0f} s -> {save(name, payload)}",
+            flush=True,
+        )

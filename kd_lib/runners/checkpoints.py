@@ -1,0 +1,299 @@
+"""Retrain the committed checkpoints of ``kd_lib/checkpoints/``.
+
+    python -m kd_lib.runners.checkpoints  # every teacher
+    python -m kd_lib.runners.checkpoints lstm_seed1  # just the ones named
+    python -m kd_lib.runners.checkpoints vowels  # Japanese Vowels teacher
+    python -m kd_lib.runners.checkpoints vowels_packed  # ... true lengths
+    python -m kd_lib.runners.checkpoints elnino  # the El Niño forecaster
+    python -m kd_lib.runners.checkpoints student  # the deployed student
+
+About four minutes per digits teacher on one laptop core. The recipes are
+in :mod:`kd_lib.pretrained` (and, for the forecaster,
+:mod:`kd_lib.chapters.forecasting`), next to the loaders.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from torch import nn
+
+from ..arms import run_arms, tuned_lr
+from ..chapters.forecasting import (
+    FORECAST_CHECKPOINT,
+    FORECAST_TEACHER,
+    ForecastHistory,
+    LSTMForecaster,
+    elnino_splits,
+    gaussian_nll,
+    mae,
+    make_forecast_teacher,
+    point_forecast,
+    skill_score,
+    train_forecaster,
+)
+from ..data import (
+    digits_loaders,
+    digits_splits,
+    jitter_digits,
+    vowels_splits,
+)
+from ..distill import ensemble_logits
+from ..pretrained import (
+    CHECKPOINT_DIR,
+    DIGITS_STUDENT,
+    DIGITS_TEACHER,
+    DIGITS_TEACHERS,
+    VOWELS_CHECKPOINT,
+    VOWELS_PACKED_CHECKPOINT,
+    VOWELS_TEACHER,
+    checkpoint_path,
+    load_digits_teacher,
+    make_digits_teacher,
+    make_vowels_teacher,
+)
+from ..training import History, evaluate, train
+from ..utils import save_checkpoint, set_seed
+
+__all__ = [
+    "train_digits_teacher",
+    "train_vowels_teacher",
+    "train_forecast_teacher",
+    "train_digits_student",
+    "main",
+]
+
+
+def train_digits_teacher(
+    permuted: bool = False,
+    epochs: int | None = None,
+    seed: int | None = None,
+    save_to: str | Path | None = None,
+    show_progress: bool = True,
+    name: str = "lstm",
+) -> tuple[nn.Module, History]:
+    """Train LSTM teacher ``name`` (see
+    :data:`kd_lib.pretrained.DIGITS_TEACHERS`) on sequential digits with
+    the recipe in :data:`kd_lib.pretrained.DIGITS_TEACHER`.
+
+    ``epochs`` and ``seed`` override the recipe (a test uses a couple of
+    epochs). With ``save_to`` the weights are written there, with the recipe
+    and the test accuracy as metadata.
+    """
+    checkpoint_path(name)  # checks the name
+    recipe, variant = DIGITS_TEACHER["train"], DIGITS_TEACHERS[name]
+    seed = variant["seed"] if seed is None else seed
+    epochs = recipe["epochs"] if epochs is None else epochs
+    set_seed(seed)
+    train_loader, val_loader, test_loader = digits_loaders(
+        recipe["batch_size"], permuted=permuted, seed=seed
+    )
+    model = make_digits_teacher(name)
+    history = train(
+        model,
+        train_loader,
+        val_loader,
+        epochs=epochs,
+        lr=recipe["lr"],
+        clip_grad_norm=recipe["clip_grad_norm"],
+        cosine_schedule=recipe["cosine_schedule"],
+        augment=jitter_digits if variant.get("jitter") else None,
+        show_progress=show_progress,
+    )
+    if save_to is not None:
+        model.cpu()
+        save_checkpoint(
+            model,
+            save_to,
+            name=name,
+            permuted=permuted,
+            epochs=epochs,
+            seed=seed,
+            best_epoch=history.best_epoch,
+            test_accuracy=evaluate(model, test_loader)["accuracy"],
+        )
+    return model, history
+
+
+def train_vowels_teacher(
+    epochs: int | None = None,
+    seed: int | None = None,
+    save_to: str | Path | None = None,
+    show_progress: bool = True,
+    padding: str = "left",
+) -> tuple[nn.Module, History]:
+    """Train the Japanese Vowels teacher with
+    :data:`kd_lib.pretrained.VOWELS_TEACHER`'s recipe on
+    :func:`kd_lib.vowels_splits` (``epochs`` and ``seed`` override it).
+    ``padding="none"`` trains on each utterance at its own length,
+    packed."""
+    recipe = VOWELS_TEACHER["train"]
+    seed = VOWELS_TEACHER["seed"] if seed is None else seed
+    epochs = recipe["epochs"] if epochs is None else epochs
+    set_seed(seed)
+    splits = vowels_splits(padding=padding)
+    model = make_vowels_teacher()
+    history = train(
+        model,
+        splits.loader(
+            "train",
+            batch_size=recipe["batch_size"],
+            shuffle=True,
+            seed=seed,
+        ),
+        splits.loader("val", batch_size=256),
+        epochs=epochs,
+        lr=recipe["lr"],
+        clip_grad_norm=recipe["clip_grad_norm"],
+        cosine_schedule=recipe["cosine_schedule"],
+        show_progress=show_progress,
+    )
+    if save_to is not None:
+        model.cpu()
+        save_checkpoint(
+            model,
+            save_to,
+            name="vowels_lstm" if padding == "left" else "vowels_packed",
+            epochs=epochs,
+            seed=seed,
+            best_epoch=history.best_epoch,
+            test_accuracy=evaluate(
+                model, splits.loader("test", batch_size=256)
+            )["accuracy"],
+        )
+    return model, history
+
+
+def train_forecast_teacher(
+    epochs: int | None = None,
+    seed: int | None = None,
+    save_to: str | Path | None = None,
+) -> tuple[LSTMForecaster, ForecastHistory]:
+    """Train the El Niño teacher with
+    :data:`kd_lib.chapters.forecasting.FORECAST_TEACHER`'s recipe
+    (``epochs`` and ``seed`` override it). With ``save_to`` the weights are
+    written there with the recipe and the validation and test scores."""
+    recipe = FORECAST_TEACHER["train"]
+    seed = FORECAST_TEACHER["seed"] if seed is None else seed
+    epochs = recipe["epochs"] if epochs is None else epochs
+    splits = elnino_splits()
+    set_seed(seed)
+    model = make_forecast_teacher()
+    history = train_forecaster(
+        model,
+        splits.x_train,
+        (splits.y_train,),
+        lambda out, y: gaussian_nll(*out, y),
+        epochs=epochs,
+        lr=recipe["lr"],
+        batch_size=recipe["batch_size"],
+        seed=seed,
+        x_val=splits.x_val,
+        y_val=splits.y_val,
+        keep_best=True,
+    )
+    if save_to is not None:
+        truth = splits.unscale(splits.y_test)
+        test = splits.unscale(point_forecast(model, splits.x_test))
+        save_checkpoint(
+            model.cpu(),
+            save_to,
+            name="elnino_lstm",
+            epochs=epochs,
+            seed=seed,
+            best_epoch=history.best_epoch,
+            val_mae=splits.std * min(history.val_mae),
+            test_mae=mae(test, truth),
+            test_skill=skill_score(test, truth, splits.naive_test),
+        )
+    return model.eval(), history
+
+
+def train_digits_student(
+    seed: int | None = None,
+    epochs: int | None = None,
+    save_to: str | Path | None = None,
+) -> tuple[nn.Module, dict]:
+    """Distil the book's teacher into the book's student on all the
+    digits, exactly like the ``soft`` arm of the stored experiments
+    (temperature 4, ``alpha = 0.9``, the full budget of
+    :func:`kd_lib.arms.budget_epochs`); about 30 seconds on one core.
+
+    ``seed`` (default :data:`kd_lib.pretrained.DIGITS_STUDENT`'s 0) and
+    ``epochs`` override the recipe (a test uses a couple of epochs).
+    Returns the student, a :class:`kd_lib.TCNClassifier` in eval mode on
+    the CPU, and its metadata; with ``save_to`` both are written there.
+    """
+    seed = DIGITS_STUDENT["seed"] if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    teacher, _ = load_digits_teacher(DIGITS_STUDENT["teacher"])
+    splits = digits_splits()
+    train_z = ensemble_logits([teacher], splits.x_train)
+    test_z = ensemble_logits([teacher], splits.x_test)
+    lr = tuned_lr(DIGITS_STUDENT["arm"])
+    result = run_arms(
+        splits,
+        train_z,
+        test_z,
+        [seed],
+        arms=(DIGITS_STUDENT["arm"],),
+        lr=lr,
+        epochs=epochs,
+    )[DIGITS_STUDENT["arm"]]
+    student = result.model.to_students()[0].cpu().eval()
+    metadata = {
+        "seed": seed,
+        "arm": DIGITS_STUDENT["arm"],
+        "teacher": DIGITS_STUDENT["teacher"],
+        "lr": lr,
+        "epochs": result.epochs,
+        "test_accuracy": result.test_accuracy[0],
+    }
+    if save_to is not None:
+        save_checkpoint(student, save_to, **metadata)
+    return student, metadata
+
+
+def main(names: list[str]) -> None:
+    for name in names or [
+        *DIGITS_TEACHERS,
+        "vowels",
+        "vowels_packed",
+        "elnino",
+    ]:
+        if name == "student":
+            path = CHECKPOINT_DIR / DIGITS_STUDENT["checkpoint"]
+            _, meta = train_digits_student(save_to=path)
+            print(
+                f"student: seed {meta['seed']}, test accuracy "
+                f"{meta['test_accuracy']:.3f} -> {path}"
+            )
+        elif name == "elnino":
+            path = CHECKPOINT_DIR / FORECAST_CHECKPOINT
+            _, history = train_forecast_teacher(save_to=path)
+            print(f"elnino: best epoch {history.best_epoch} -> {path}")
+        elif name in ("vowels", "vowels_packed"):
+            packed = name == "vowels_packed"
+            path = CHECKPOINT_DIR / (
+                VOWELS_PACKED_CHECKPOINT if packed else VOWELS_CHECKPOINT
+            )
+            _, history = train_vowels_teacher(
+                save_to=path, padding="none" if packed else "left"
+            )
+            print(
+                f"{name}: best epoch {history.best_epoch}, "
+                f"val accuracy {history.best_val_accuracy:.3f} -> {path}"
+            )
+        else:
+            path = checkpoint_path(name)
+            _, history = train_digits_teacher(save_to=path, name=name)
+            print(
+                f"{name}: best epoch {history.best_epoch}, "
+                f"val accuracy {history.best_val_accuracy:.3f} -> {path}"
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

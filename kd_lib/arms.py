@@ -1,11 +1,14 @@
 """The book's method for comparing students fairly: the same TCN trained on
 different targets (the *arms*), on the same inputs with the same budget,
 every seed of an arm trained at once (:mod:`kd_lib.multiseed`), scored on
-the same test set.
+the same test set, item by item.
 
 - :data:`STUDY`: the recipe, fixed before any test accuracy was seen;
-  :data:`ARMS`: the arms; :func:`budget_epochs`: the budget rule.
-- :func:`run_arms`: train the arms and score them.
+  :data:`ARMS`: the arms, from hard labels to the teacher's soft labels
+  with the controls between them; :func:`budget_epochs`: the budget rule.
+- :class:`Setting`: one arm with its learning rate, weight decay and
+  smoothing; :func:`train_settings` trains many at once (a search), and
+  :func:`run_arms` trains the arms by name.
 - :func:`subset`: a stratified share of the training set (the few-label
   settings); :func:`tuned_lrs`: the learning rates chosen on validation
   data by the stored ``lr_search``.
@@ -21,7 +24,12 @@ import torch
 
 from .comparison import best_setting
 from .data import SequenceSplits
-from .distill import agreement, distillation_loss
+from .distill import (
+    agreement,
+    class_average_targets,
+    smoothed_labels,
+    target_loss,
+)
 from .models import TCNClassifier
 from .multiseed import (
     GroupedTCNClassifier,
@@ -33,6 +41,11 @@ from .results import load_results
 from .utils import check_int, check_tensor, set_seed
 
 __all__ = [
+    "TRAINED",
+    "CONTINUED",
+    "Setting",
+    "train_settings",
+    "continue_arm",
     "STUDENT",
     "make_student",
     "SEEDS",
@@ -86,9 +99,9 @@ STUDY = {
     # the distillation loss
     "temperature": 4.0,
     "alpha": 0.9,
-    # step 4: a fifth more, at lr / 10
+    # step 4: a fifth more epochs, at a tenth of the learning rate
     "finetune_share": 0.2,
-    "finetune_lr": 3e-4,
+    "finetune_lr_factor": 0.1,
     # points on each validation curve
     "val_points": 40,
 }
@@ -99,17 +112,30 @@ the last epoch kept (no early stopping on validation labels). ``T = 4`` and
 the *soft* term here, as in Hinton et al. (torchdistill and several other
 libraries let ``alpha`` weight the hard term instead)."""
 
-ARMS = ("scratch", "pseudo", "soft", "finetuned", "scratch_longer")
-"""The arms of every comparison, trained on the same inputs with the same
-budget: true labels (``scratch``), the teacher's arg-max (``pseudo``: hard
-pseudo-labels), the teacher's soft labels (``soft``: distillation, plus the
-true labels at weight ``1 - alpha``), the soft-label students fine-tuned on
-the true labels (``finetuned``: step 4), and the ``scratch`` students given
-the very same extra epochs on the true labels (``scratch_longer``): the
-control that tells a gain of fine-tuning from a gain of training longer."""
+TRAINED = ("scratch", "pseudo", "smooth", "class_average", "soft")
+"""The arms trained from scratch, from the least the targets carry to the
+most: the true labels (``scratch``), the teacher's arg-max (``pseudo``:
+hard pseudo-labels), the true labels uniformly smoothed (``smooth``: label
+smoothing, in the distillation loss's own form), the teacher's average
+soft label of each class (``class_average``: which classes resemble which,
+nothing about one input), and the teacher's soft label of every input
+(``soft``: distillation). The last three share one loss,
+:func:`kd_lib.distill.target_loss`; only their targets differ."""
 
-CONTINUED = {"finetuned": "soft", "scratch_longer": "scratch"}
-"""The arms that continue another arm's students, and which."""
+CONTINUED = {
+    "finetuned": ("soft", "labels"),
+    "soft_longer": ("soft", "soft"),
+    "scratch_longer": ("scratch", "labels"),
+}
+"""The arms that continue another arm's students for the extra epochs of
+step 4, and on what: the distilled students fine-tuned on the true labels
+(``finetuned``: step 4), the same students given the same extra epochs on
+the soft labels instead (``soft_longer``), and the students from scratch
+given them on the true labels (``scratch_longer``). Together they tell a
+gain of fine-tuning from a gain of training longer."""
+
+ARMS = TRAINED + tuple(CONTINUED)
+"""Every arm, in the order tables show them."""
 
 VOWELS_STUDENT = [16, 16, 16, 16]
 """The Japanese Vowels student: four levels of 16 channels, receptive
@@ -155,15 +181,43 @@ def seeded_students(
     return GroupedTCNClassifier.from_students(students)
 
 
-@dataclass
-class ArmResult:
-    """One arm over seeds: per-seed test accuracy and agreement with the
-    teacher, the validation curves (``val_accuracy[point][seed]``) and the
-    trained students."""
+@dataclass(frozen=True)
+class Setting:
+    """One arm and its settings: the learning rate, the weight decay (an
+    L2 penalty per student) and, for ``smooth``, the smoothing
+    ``epsilon``."""
 
     arm: str
+    lr: float = STUDY["lr"]
+    weight_decay: float = 0.0
+    epsilon: float = 0.0
+
+    def __post_init__(self):
+        if self.arm not in TRAINED:
+            raise ValueError(
+                f"unknown arm {self.arm!r}; settings train one of {TRAINED}"
+            )
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ValueError("need lr > 0 and weight_decay >= 0")
+        if (self.arm == "smooth") != (self.epsilon > 0):
+            raise ValueError("epsilon > 0 goes with 'smooth', and only it")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ArmResult:
+    """One arm over seeds: its setting, per-seed test accuracy, which test
+    items each seed got right (``test_correct[seed]``, a string of 0 and
+    1), agreement with the teacher, the validation curves
+    (``val_accuracy[point][seed]``) and the trained students."""
+
+    arm: str
+    setting: dict
     seeds: list[int]
     test_accuracy: list[float]
+    test_correct: list[str]
     agreement: list[float]
     val_epochs: list[int]
     val_accuracy: list[list[float]]
@@ -179,27 +233,7 @@ class ArmResult:
         return {k: v for k, v in asdict(self).items() if k != "model"}
 
 
-def _soft_loss(temperature: float, alpha: float):
-    def loss(logits, labels, teacher_logits):
-        return distillation_loss(
-            logits, teacher_logits, labels, temperature, alpha
-        )
-
-    return loss
-
-
-def _check_arms(arms, splits, train_logits, test_logits) -> None:
-    unknown = set(arms) - set(ARMS)
-    if unknown:
-        raise ValueError(
-            f"unknown arms {sorted(unknown)}; choose from {ARMS}"
-        )
-    for extra, base in CONTINUED.items():
-        if extra in arms and base not in arms:
-            raise ValueError(
-                f"the {extra!r} arm continues the {base!r} arm: ask for "
-                "both"
-            )
+def _check_inputs(splits, train_logits, test_logits) -> None:
     check_tensor(train_logits, "train_logits", ndim=2, floating=True)
     check_tensor(test_logits, "test_logits", ndim=2, floating=True)
     if len(train_logits) != len(splits.x_train) or len(test_logits) != len(
@@ -211,30 +245,7 @@ def _check_arms(arms, splits, train_logits, test_logits) -> None:
         )
 
 
-def _score(arm, model, history, epochs, splits, seeds, test_logits):
-    """An :class:`ArmResult` for a trained grouped ``model``."""
-    logits = grouped_logits(
-        model, splits.x_test, lengths=splits.lengths_test
-    )
-    batches = math.ceil(len(splits.x_train) / STUDY["batch_size"])
-    return ArmResult(
-        arm,
-        list(seeds),
-        (logits.argmax(-1) == splits.y_test).float().mean(1).tolist(),
-        [agreement(row, test_logits) for row in logits],
-        history.val_epochs,
-        history.val_accuracy,
-        history.final_slope()
-        if len(history.val_epochs) > 1
-        else [None] * len(seeds),
-        epochs,
-        epochs * batches,
-        history.seconds,
-        model,
-    )
-
-
-def _train(model, splits, targets, seeds, *, epochs, lr, loss_fn):
+def _train(model, splits, targets, seeds, *, epochs, lr, loss_fn, **kw):
     """Train the grouped ``model`` with the recipe of :data:`STUDY`."""
     return train_grouped(
         model,
@@ -250,7 +261,212 @@ def _train(model, splits, targets, seeds, *, epochs, lr, loss_fn):
         val_every=max(1, epochs // STUDY["val_points"]),
         lengths=splits.lengths_train,
         val_lengths=splits.lengths_val,
+        **kw,
     )
+
+
+def _targets(setting, splits, train_logits, temperature):
+    """``(labels, target distributions or None)`` of one setting."""
+    y, classes = splits.y_train, train_logits.shape[1]
+    if setting.arm == "scratch":
+        return y, None
+    if setting.arm == "pseudo":
+        return train_logits.argmax(1), None
+    if setting.arm == "smooth":
+        return y, smoothed_labels(y, classes, setting.epsilon)
+    if setting.arm == "class_average":
+        return y, class_average_targets(train_logits, y, temperature)
+    return y, torch.softmax(train_logits / temperature, dim=-1)
+
+
+def _loss(has_targets: bool, temperature: float, alpha: float):
+    if not has_targets:
+        return hard_label_loss
+
+    def loss(logits, labels, targets):
+        return target_loss(logits, targets, labels, temperature, alpha)
+
+    return loss
+
+
+def _results(model, history, group, seeds, splits, test_logits, epochs):
+    """One :class:`ArmResult` per setting of a trained ``group`` (each
+    setting's seeds are consecutive models of ``model``)."""
+    logits = grouped_logits(
+        model, splits.x_test, lengths=splits.lengths_test
+    )
+    correct = logits.argmax(-1) == splits.y_test
+    students = model.to_students()
+    slopes = (
+        history.final_slope()
+        if len(history.val_epochs) > 1
+        else [None] * model.models
+    )
+    updates = epochs * math.ceil(len(splits.x_train) / STUDY["batch_size"])
+    out, k = {}, len(seeds)
+    for g, setting in enumerate(group):
+        part = slice(g * k, (g + 1) * k)
+        out[setting] = ArmResult(
+            setting.arm,
+            setting.as_dict(),
+            list(seeds),
+            correct[part].float().mean(1).tolist(),
+            ["".join("01"[int(c)] for c in row) for row in correct[part]],
+            [agreement(row, test_logits) for row in logits[part]],
+            history.val_epochs,
+            [point[part] for point in history.val_accuracy],
+            slopes[part],
+            epochs,
+            updates,
+            history.seconds,
+            GroupedTCNClassifier.from_students(students[part]),
+        )
+    return out
+
+
+def _train_group(group, splits, seeds, build, fit_args, prepared):
+    """Train every setting of ``group`` (all at one learning rate) over
+    ``seeds`` as one grouped network; ``prepared[setting]`` is its
+    ``(labels, targets, loss)``."""
+    k, classes = len(seeds), build.num_classes
+    labels = torch.stack([prepared[s][0] for s in group for _ in range(k)])
+    targets = {"labels": labels}
+    if any(prepared[s][1] is not None for s in group):
+        blank = torch.zeros(len(splits.y_train), classes)
+        targets["targets"] = torch.stack(
+            [
+                blank if prepared[s][1] is None else prepared[s][1]
+                for s in group
+                for _ in range(k)
+            ]
+        )
+    model = build([seed for _ in group for seed in seeds])
+    history = _train(
+        model,
+        splits,
+        targets,
+        [seed for _ in group for seed in seeds],
+        lr=group[0].lr,
+        loss_fn=[prepared[s][2] for s in group for _ in range(k)],
+        weight_decay=[s.weight_decay for s in group for _ in range(k)],
+        **fit_args,
+    )
+    return model, history
+
+
+class _Builder:
+    """Seeded students of one size, for :func:`seeded_students`."""
+
+    def __init__(self, splits, num_classes, channels, kernel_size):
+        self.features, self.num_classes = splits.num_features, num_classes
+        self.channels, self.kernel_size = channels, kernel_size
+
+    def __call__(self, seeds):
+        return seeded_students(
+            seeds,
+            self.features,
+            self.num_classes,
+            self.channels,
+            self.kernel_size,
+        )
+
+
+def train_settings(
+    splits: SequenceSplits,
+    train_logits: torch.Tensor,
+    test_logits: torch.Tensor,
+    seeds: list[int],
+    settings: list[Setting],
+    *,
+    channels: list[int] | None = None,
+    kernel_size: int | None = None,
+    epochs: int | None = None,
+    temperature: float = STUDY["temperature"],
+    alpha: float = STUDY["alpha"],
+) -> dict[Setting, ArmResult]:
+    """Train every setting (see :class:`Setting`) over ``seeds`` on
+    ``splits.x_train`` with the budget of :data:`STUDY`, and score it on
+    the test set. The settings that share a learning rate train together
+    as one grouped network, each seed of each setting its own student.
+
+    ``train_logits`` / ``test_logits``: the teacher's logits on the training
+    and test inputs (the soft labels, and the agreement reported). The
+    students are :func:`make_student` (``channels``, ``kernel_size``);
+    ``epochs`` defaults to :func:`budget_epochs` of the training set.
+    """
+    _check_seeds(seeds)
+    _check_inputs(splits, train_logits, test_logits)
+    settings = list(dict.fromkeys(settings))
+    if not settings or not all(isinstance(s, Setting) for s in settings):
+        raise TypeError("settings must be a non-empty list of Setting")
+    epochs = (
+        budget_epochs(len(splits.x_train)) if epochs is None else epochs
+    )
+    build = _Builder(splits, train_logits.shape[1], channels, kernel_size)
+    prepared = {}
+    for s in settings:
+        labels, targets = _targets(s, splits, train_logits, temperature)
+        prepared[s] = (
+            labels,
+            targets,
+            _loss(targets is not None, temperature, alpha),
+        )
+    results = {}
+    for lr in dict.fromkeys(s.lr for s in settings):
+        group = [s for s in settings if s.lr == lr]
+        model, history = _train_group(
+            group, splits, seeds, build, {"epochs": epochs}, prepared
+        )
+        results |= _results(
+            model, history, group, seeds, splits, test_logits, epochs
+        )
+    return {s: results[s] for s in settings}
+
+
+def continue_arm(
+    arm: str,
+    base: ArmResult,
+    splits: SequenceSplits,
+    train_logits: torch.Tensor,
+    test_logits: torch.Tensor,
+    *,
+    temperature: float = STUDY["temperature"],
+    alpha: float = STUDY["alpha"],
+) -> ArmResult:
+    """One of the :data:`CONTINUED` arms: ``base``'s students trained for
+    a further ``finetune_share`` of its epochs at ``finetune_lr_factor``
+    times its learning rate (with its weight decay), on the true labels or
+    on the soft labels."""
+    if arm not in CONTINUED:
+        raise ValueError(f"arm must be one of {tuple(CONTINUED)}")
+    _check_inputs(splits, train_logits, test_logits)
+    setting = Setting(**base.setting)
+    epochs = max(1, round(STUDY["finetune_share"] * base.epochs))
+    lr = STUDY["finetune_lr_factor"] * setting.lr
+    targets = {"labels": splits.y_train}
+    loss = hard_label_loss
+    if CONTINUED[arm][1] == "soft":
+        targets["targets"] = torch.softmax(train_logits / temperature, -1)
+        loss = _loss(True, temperature, alpha)
+    model = copy.deepcopy(base.model)
+    history = _train(
+        model,
+        splits,
+        targets,
+        base.seeds,
+        epochs=epochs,
+        lr=lr,
+        loss_fn=loss,
+        weight_decay=setting.weight_decay,
+    )
+    continued = Setting(
+        setting.arm, lr, setting.weight_decay, setting.epsilon
+    )
+    (result,) = _results(
+        model, history, [continued], base.seeds, splits, test_logits, epochs
+    ).values()
+    result.arm = arm
+    return result
 
 
 def run_arms(
@@ -263,82 +479,79 @@ def run_arms(
     channels: list[int] | None = None,
     kernel_size: int | None = None,
     lr: float | dict = STUDY["lr"],
+    weight_decay: float | dict = 0.0,
+    epsilon: float = 0.4,
     epochs: int | None = None,
     temperature: float = STUDY["temperature"],
     alpha: float = STUDY["alpha"],
 ) -> dict[str, ArmResult]:
-    """Train the requested ``arms`` (see :data:`ARMS`) on
-    ``splits.x_train``, every seed of an arm at once, and score them on the
-    test set.
+    """Train the requested ``arms`` (see :data:`ARMS`) over ``seeds`` and
+    score them on the test set (:func:`train_settings`, then
+    :func:`continue_arm`).
 
-    ``train_logits`` / ``test_logits``: the teacher's logits on the training
-    and test inputs. The students (``channels`` wide with ``kernel_size``,
-    by default :data:`STUDENT`) take the data's features
-    and the teacher's classes; sequences of different lengths are read
-    with the splits' lengths. ``lr`` is one learning rate or one per arm;
-    ``epochs`` defaults to :func:`budget_epochs` of the training set. When
-    the teacher's arg-max equals the true label on every training input,
-    ``pseudo`` is the same computation as ``scratch`` and is not run twice
-    (``same_as="scratch"``).
+    ``lr`` and ``weight_decay`` are one value or one per arm; ``epsilon``
+    is the ``smooth`` arm's smoothing. When the teacher's arg-max equals
+    the true label on every training input, ``pseudo`` is the same
+    computation as ``scratch`` and is not run twice (``same_as``).
     """
-    _check_seeds(seeds)
-    _check_arms(arms, splits, train_logits, test_logits)
-    lrs = lr if isinstance(lr, dict) else {arm: lr for arm in ARMS}
-    epochs = (
-        budget_epochs(len(splits.x_train)) if epochs is None else epochs
-    )
-    pseudo = train_logits.argmax(1)
-    plans = {
-        "scratch": {"labels": splits.y_train},
-        "pseudo": {"labels": pseudo},
-        "soft": {"labels": splits.y_train, "teacher_logits": train_logits},
+    unknown = set(arms) - set(ARMS)
+    if unknown:
+        raise ValueError(
+            f"unknown arms {sorted(unknown)}; choose from {ARMS}"
+        )
+    for extra, (base, _) in CONTINUED.items():
+        if extra in arms and base not in arms:
+            raise ValueError(
+                f"the {extra!r} arm continues the {base!r} arm: ask for "
+                "both"
+            )
+    _check_inputs(splits, train_logits, test_logits)
+
+    def pick(value, arm):
+        return value[arm] if isinstance(value, dict) else value
+
+    same = torch.equal(train_logits.argmax(1), splits.y_train)
+    trained = [
+        a
+        for a in arms
+        if a in TRAINED
+        and not (a == "pseudo" and same and "scratch" in arms)
+    ]
+    settings = {
+        a: Setting(
+            a,
+            pick(lr, a),
+            pick(weight_decay, a),
+            epsilon if a == "smooth" else 0.0,
+        )
+        for a in trained
     }
-    results: dict[str, ArmResult] = {}
-    for arm in (a for a in arms if a not in CONTINUED):
-        if arm == "pseudo" and "scratch" in results:
-            if torch.equal(pseudo, splits.y_train):
-                results[arm] = replace(
-                    results["scratch"], arm=arm, same_as="scratch"
-                )
-                continue
-        model = seeded_students(
-            seeds,
-            splits.num_features,
-            train_logits.shape[1],
-            channels,
-            kernel_size,
+    found = train_settings(
+        splits,
+        train_logits,
+        test_logits,
+        seeds,
+        list(settings.values()),
+        channels=channels,
+        kernel_size=kernel_size,
+        epochs=epochs,
+        temperature=temperature,
+        alpha=alpha,
+    )
+    results = {a: found[s] for a, s in settings.items()}
+    if "pseudo" in arms and "pseudo" not in results:
+        results["pseudo"] = replace(
+            results["scratch"], arm="pseudo", same_as="scratch"
         )
-        loss = (
-            _soft_loss(temperature, alpha)
-            if arm == "soft"
-            else hard_label_loss
-        )
-        history = _train(
-            model,
-            splits,
-            plans[arm],
-            seeds,
-            epochs=epochs,
-            lr=lrs[arm],
-            loss_fn=loss,
-        )
-        results[arm] = _score(
-            arm, model, history, epochs, splits, seeds, test_logits
-        )
-    extra_epochs = max(1, round(STUDY["finetune_share"] * epochs))
     for extra in (a for a in arms if a in CONTINUED):
-        model = copy.deepcopy(results[CONTINUED[extra]].model)
-        history = _train(
-            model,
+        results[extra] = continue_arm(
+            extra,
+            results[CONTINUED[extra][0]],
             splits,
-            {"labels": splits.y_train},
-            seeds,
-            epochs=extra_epochs,
-            lr=STUDY["finetune_lr"],
-            loss_fn=hard_label_loss,
-        )
-        results[extra] = _score(
-            extra, model, history, extra_epochs, splits, seeds, test_logits
+            train_logits,
+            test_logits,
+            temperature=temperature,
+            alpha=alpha,
         )
     return {arm: results[arm] for arm in arms}
 

@@ -16,6 +16,9 @@ __all__ = [
     "UNLABELLED",
     "soft_targets",
     "distillation_loss",
+    "target_loss",
+    "smoothed_labels",
+    "class_average_targets",
     "DistillationLoss",
     "teacher_logits",
     "ensemble_logits",
@@ -73,10 +76,8 @@ def distillation_loss(
     The soft term's gradient with respect to the student's logits is
     ``(p_student^T - p_teacher^T) / T``, which shrinks as 1/T² for large T;
     multiplying by T² (Hinton et al. 2015) keeps its size comparable with
-    the hard term whatever the temperature, so alpha means the same thing at
-    every T.
+    the hard term, so alpha means roughly the same thing at every large T.
     """
-    check_tensor(student_logits, "student_logits", ndim=2, floating=True)
     check_tensor(teacher_logits, "teacher_logits", ndim=2, floating=True)
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
@@ -85,9 +86,40 @@ def distillation_loss(
             f"{tuple(teacher_logits.shape)}"
         )
     _check_temperature_alpha(temperature, alpha)
-    log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
     p_teacher = F.softmax(teacher_logits.detach() / temperature, dim=-1)
-    soft = F.kl_div(log_p_student, p_teacher, reduction="batchmean")
+    return target_loss(
+        student_logits, p_teacher, labels, temperature, alpha, scale_by_t2
+    )
+
+
+def target_loss(
+    student_logits: torch.Tensor,
+    targets: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    temperature: float = 4.0,
+    alpha: float = 0.9,
+    scale_by_t2: bool = True,
+) -> torch.Tensor:
+    """:func:`distillation_loss` with any target distribution ``targets``
+    ``(batch, classes)`` in place of the teacher's soft label
+    ``p_teacher^T``: ``alpha * T² * KL(targets || p_student^T) + (1 -
+    alpha) * CE(student, labels)``.
+
+    The controls of the distillation chapter use it unchanged, only the
+    targets differ: uniformly smoothed labels (:func:`smoothed_labels`),
+    the teacher's average soft label of each class
+    (:func:`class_average_targets`), or the teacher's own soft labels.
+    """
+    check_tensor(student_logits, "student_logits", ndim=2, floating=True)
+    check_tensor(targets, "targets", ndim=2, floating=True)
+    if student_logits.shape != targets.shape:
+        raise ValueError(
+            f"targets must be one distribution per row of logits, "
+            f"{tuple(student_logits.shape)}, got {tuple(targets.shape)}"
+        )
+    _check_temperature_alpha(temperature, alpha)
+    log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
+    soft = F.kl_div(log_p_student, targets, reduction="batchmean")
     if scale_by_t2:
         soft = soft * temperature**2
     if labels is None or alpha == 1.0:
@@ -106,6 +138,39 @@ def distillation_loss(
     else:
         hard = student_logits.sum() * 0.0
     return alpha * soft + (1.0 - alpha) * hard
+
+
+def smoothed_labels(
+    labels: torch.Tensor, num_classes: int, epsilon: float
+) -> torch.Tensor:
+    """Label smoothing: ``1 - epsilon`` on each row's true class plus
+    ``epsilon`` spread evenly over all ``num_classes``, ``(n, classes)``.
+    The same for every input of a class, and the same between any two
+    wrong classes: smoothing without any knowledge."""
+    check_tensor(labels, "labels", ndim=1, floating=False)
+    if not 0.0 <= epsilon < 1.0:
+        raise ValueError(f"epsilon must lie in [0, 1), got {epsilon}")
+    one_hot = F.one_hot(labels, num_classes).float()
+    return (1.0 - epsilon) * one_hot + epsilon / num_classes
+
+
+def class_average_targets(
+    teacher_logits: torch.Tensor, labels: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Each row's target is the teacher's *mean* soft label at
+    ``temperature`` over the rows of its class (by ``labels``),
+    ``(n, classes)``: the teacher's knowledge of which classes resemble
+    which, without anything it knows about one input in particular."""
+    check_tensor(teacher_logits, "teacher_logits", ndim=2, floating=True)
+    check_tensor(labels, "labels", ndim=1, floating=False)
+    if len(labels) != len(teacher_logits):
+        raise ValueError("need one label per row of teacher logits")
+    _check_temperature_alpha(temperature, 0.0)
+    probs = F.softmax(teacher_logits / temperature, dim=-1)
+    classes = teacher_logits.shape[1]
+    sums = torch.zeros(classes, classes).index_add_(0, labels, probs)
+    counts = torch.bincount(labels, minlength=classes).clamp(min=1)
+    return (sums / counts[:, None])[labels]
 
 
 class DistillationLoss(nn.Module):

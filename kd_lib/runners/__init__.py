@@ -27,14 +27,9 @@ import torch
 
 from .. import results
 from ..arms import STUDY
-from .distillation import (
-    run_data_fraction,
-    run_lr_search,
-    run_omitted_class,
-    run_teachers,
-    run_vowels,
-)
+from .distillation import run_lr_search, run_omitted_class, run_teachers
 from .forecasting import run_forecasting
+from .ladder import run_data_fraction, run_vowels, run_vowels_lengths
 from .lstm_vs_tcn import run_lstm_vs_tcn
 from .memory_tasks import run_memory_tasks
 
@@ -45,6 +40,7 @@ EXPERIMENTS = {
     "data_fraction": run_data_fraction,
     "teachers": run_teachers,
     "vowels": run_vowels,
+    "vowels_lengths": run_vowels_lengths,
     "omitted_class": run_omitted_class,
     "forecasting": run_forecasting,
     "lstm_vs_tcn": run_lstm_vs_tcn,

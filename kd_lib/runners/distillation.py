@@ -1,6 +1,7 @@
-"""The stored distillation experiments (chapters 1, 5 and 7): the
-learning-rate search, the share of the digits, three teachers and two
-students, Japanese Vowels, and the omitted class. Each returns plain data
+"""The stored distillation experiments of chapter 5 that compare soft and
+hard labels only: the learning-rate search, three teachers and two
+students, and the omitted class (the ladder of controls is in
+:mod:`kd_lib.runners.ladder`). Each returns plain data
 that ``python -m kd_lib.runners NAME`` writes to
 ``kd_lib/results/NAME.json``."""
 
@@ -11,7 +12,6 @@ from torch import nn
 
 from ..arms import (
     SEEDS,
-    VOWELS_STUDENT,
     ArmResult,
     run_arms,
     subset,
@@ -21,17 +21,15 @@ from ..chapters.distillation_study import (
     best_bias,
     omitted_class_accuracy,
 )
-from ..data import SequenceSplits, digits_splits, vowels_splits
+from ..data import SequenceSplits, digits_splits
 from ..distill import ensemble_logits
 from ..multiseed import grouped_logits
-from ..pretrained import load_digits_teacher, load_vowels_teacher
+from ..pretrained import load_digits_teacher
 from ..utils import count_parameters
 
 __all__ = [
     "run_lr_search",
-    "run_data_fraction",
     "run_teachers",
-    "run_vowels",
     "run_omitted_class",
 ]
 
@@ -68,26 +66,6 @@ def run_lr_search(
             )
             records += _records(results, fraction=fraction, lr=lr)
     return {"seeds": list(seeds), "records": records}
-
-
-def run_data_fraction(
-    seeds=SEEDS, fractions=(0.03, 0.05, 0.1, 0.25, 0.5, 1.0)
-) -> dict:
-    """The four arms on a stratified share of the digits, soft labels
-    on those inputs only."""
-    teacher, _ = load_digits_teacher()
-    splits = digits_splits()
-    lr = tuned_lrs()
-    records = []
-    for fraction in fractions:
-        part, _ = subset(splits, fraction)
-        train_z, test_z = _teacher_logits_for(part, [teacher])
-        records += _records(
-            run_arms(part, train_z, test_z, list(seeds), lr=lr),
-            fraction=fraction,
-            n_train=len(part.y_train),
-        )
-    return {"seeds": list(seeds), "lr": lr, "records": records}
 
 
 def run_teachers(
@@ -155,55 +133,6 @@ def run_teachers(
         "lr": lr,
         "teachers": teacher_rows,
         "records": records,
-    }
-
-
-def _search_lr(
-    splits, train_z, test_z, seeds, lrs, channels=None
-) -> tuple[dict, list[dict]]:
-    """The ``scratch`` and ``soft`` arms at each learning rate over
-    ``seeds``: the rates :func:`best_lrs` picks per arm, and the records of
-    the search."""
-    records = []
-    for lr in lrs:
-        results = run_arms(
-            splits,
-            train_z,
-            test_z,
-            list(seeds),
-            arms=("scratch", "soft"),
-            lr=lr,
-            channels=channels,
-        )
-        records += _records(results, lr=lr)
-    return tuned_lrs(records), records
-
-
-def run_vowels(
-    seeds=SEEDS, search_seeds=(0, 1, 2), lrs=(1e-3, 3e-3, 1e-2)
-) -> dict:
-    """The four arms on Japanese Vowels (12 channels, 9 speakers, 225
-    training utterances), each at the learning rate a search on validation
-    data picked."""
-    teacher, meta = load_vowels_teacher()
-    splits = vowels_splits()
-    train_z, test_z = _teacher_logits_for(splits, [teacher])
-    lr, search = _search_lr(
-        splits, train_z, test_z, search_seeds, lrs, channels=VOWELS_STUDENT
-    )
-    results = run_arms(
-        splits, train_z, test_z, list(seeds), channels=VOWELS_STUDENT, lr=lr
-    )
-    return {
-        "seeds": list(seeds),
-        "lr": lr,
-        "lr_search": search,
-        "teacher_test_accuracy": meta["test_accuracy"],
-        "teacher_train_accuracy": (train_z.argmax(1) == splits.y_train)
-        .float()
-        .mean()
-        .item(),
-        "records": _records(results),
     }
 
 

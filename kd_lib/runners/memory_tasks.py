@@ -4,10 +4,6 @@ same results)."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
-
 import torch
 
 from ..chapters.memory_tasks import (
@@ -18,7 +14,7 @@ from ..chapters.memory_tasks import (
     memory_run,
     memory_units,
 )
-from ..utils import check_int
+from .jobs import job_count, map_jobs
 
 __all__ = ["run_memory_tasks"]
 
@@ -53,16 +49,8 @@ def run_memory_tasks(units: list[tuple] | None = None, jobs=None) -> dict:
             updates=MEMORY_STUDY["long_updates"],
         )
     units = list(units)
-    jobs = int(os.environ.get("KD_LIB_JOBS", "1")) if jobs is None else jobs
-    check_int(jobs, "jobs")
-    if jobs == 1:
-        records = [_memory_unit(u) for u in units]
-    else:
-        os.environ.setdefault("KD_LIB_THREADS", "1")
-        with ProcessPoolExecutor(
-            jobs, mp_context=multiprocessing.get_context("spawn")
-        ) as pool:
-            records = list(pool.map(_memory_unit, units, chunksize=1))
+    jobs = job_count(jobs)
+    records = map_jobs(_memory_unit, units, jobs)
     return {
         "seeds": sorted({u[3] for u in units}),
         "setup": MEMORY_SETUP,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 from scipy import stats
 
 __all__ = [
@@ -25,7 +26,9 @@ __all__ = [
     "best_setting",
     "PairedDifference",
     "paired_difference",
+    "paired_bootstrap",
     "verdict",
+    "family_note",
 ]
 
 
@@ -90,6 +93,7 @@ class PairedDifference:
     low: float
     high: float
     confidence: float
+    items: int | None = None
 
     @property
     def n(self) -> int:
@@ -107,13 +111,26 @@ class PairedDifference:
         self, scale: float = 100.0, digits: int = 1, unit: str = " points"
     ) -> str:
         """``"+6.4 points (95 % CI +4.5 to +8.3, n = 5)"`` for
-        accuracies by default."""
+        accuracies by default; ``n = 5 × 359`` when the interval also
+        covers the test items (:func:`paired_bootstrap`)."""
         f = f"{{:+.{digits}f}}"
+        n = f"{self.n} × {self.items}" if self.items else f"{self.n}"
         return (
             f"{f.format(scale * self.mean)}{unit} "
             f"({100 * self.confidence:.0f} % CI "
             f"{f.format(scale * self.low)} to "
-            f"{f.format(scale * self.high)}, n = {self.n})"
+            f"{f.format(scale * self.high)}, n = {n})"
+        )
+
+
+def _check_confidence(confidence) -> None:
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, float)
+        or not 0 < confidence < 1
+    ):
+        raise ValueError(
+            f"confidence must be a float in (0, 1), got {confidence!r}"
         )
 
 
@@ -146,14 +163,7 @@ def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
         raise ValueError(
             f"need at least two seeds for an interval, got {len(a)}"
         )
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, float)
-        or not 0 < confidence < 1
-    ):
-        raise ValueError(
-            f"confidence must be a float in (0, 1), got {confidence!r}"
-        )
+    _check_confidence(confidence)
     differences = tuple(float(y) - float(x) for x, y in zip(a, b))
     mean = statistics.fmean(differences)
     half = float(
@@ -163,6 +173,59 @@ def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
     )
     return PairedDifference(
         differences, mean, mean - half, mean + half, confidence
+    )
+
+
+def paired_bootstrap(
+    correct_a,
+    correct_b,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> PairedDifference:
+    """Accuracy of arm B minus arm A with an interval that covers the
+    test items as well as the seeds.
+
+    ``correct_a`` and ``correct_b`` are ``(seeds, items)`` arrays of 0/1
+    (or booleans): whether seed ``s`` of each arm got test item ``i``
+    right, in the same seed and item order. Each of ``resamples`` bootstrap
+    draws resamples the seeds and the items with replacement, the same draw
+    for both arms (so the pairing holds), and takes the mean difference; the
+    interval is the central ``confidence`` share of those means
+    (percentiles). A difference that rests on a handful of test items, or
+    on one lucky seed, gets a wide interval. With as few as five seeds
+    the resampled seeds take few distinct values, so the interval is only
+    as good as five seeds can make it; it is seeded by ``seed``, so it is
+    the same at every run.
+    """
+    a = np.asarray(correct_a, dtype=np.float64)
+    b = np.asarray(correct_b, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape or a.shape[0] < 2:
+        raise ValueError(
+            "correct_a and correct_b must be (seeds, items) arrays of the "
+            f"same shape with at least two seeds, got {a.shape} and "
+            f"{b.shape}"
+        )
+    if not (np.isin(a, (0, 1)).all() and np.isin(b, (0, 1)).all()):
+        raise ValueError("correct_a and correct_b must hold only 0 and 1")
+    _check_confidence(confidence)
+    seeds, items = a.shape
+    difference = b - a
+    rng = np.random.default_rng(seed)
+    seed_counts = rng.multinomial(seeds, [1 / seeds] * seeds, resamples)
+    item_counts = rng.multinomial(items, [1 / items] * items, resamples)
+    means = ((seed_counts @ difference) * item_counts).sum(1) / (
+        seeds * items
+    )
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return PairedDifference(
+        tuple(float(d) for d in difference.mean(1)),
+        float(difference.mean()),
+        float(low),
+        float(high),
+        confidence,
+        items=items,
     )
 
 
@@ -199,3 +262,25 @@ def verdict(
     ):
         return "equivalent"
     return "inconclusive"
+
+
+def family_note(comparisons: int, confidence: float = 0.95) -> str:
+    """One sentence naming the family of comparisons a table makes: how
+    many, and how many false "better" verdicts chance alone would give if
+    no arm truly differed (each two-sided interval excludes zero on the
+    high side with probability ``(1 - confidence) / 2``)."""
+    if (
+        isinstance(comparisons, bool)
+        or not isinstance(comparisons, int)
+        or comparisons < 1
+    ):
+        raise ValueError(
+            f"comparisons must be an int >= 1, got {comparisons!r}"
+        )
+    _check_confidence(confidence)
+    expected = comparisons * (1 - confidence) / 2
+    return (
+        f"This table makes {comparisons} comparisons; if no arm truly "
+        f"differed, chance alone would give about {expected:.1f} false "
+        f'"better" verdicts.'
+    )

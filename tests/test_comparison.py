@@ -92,3 +92,32 @@ def test_verdict_rejects_bad_input():
         verdict(
             paired_difference([1.0, 2.0], [2.0, 3.5]), equivalence_margin=-1
         )
+
+
+def test_paired_bootstrap_covers_seeds_and_items():
+    import numpy as np
+
+    from kd_lib.comparison import family_note, paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    a = (rng.random((5, 300)) < 0.6).astype(int)
+    same = paired_bootstrap(a, a)
+    assert same.low == same.high == same.mean == 0.0
+    b = a.copy()
+    b[:, :60] = 1  # every seed gets 60 more items right... at most
+    gain = paired_bootstrap(a, b)
+    assert gain.mean == pytest.approx((b - a).mean())
+    assert 0 < gain.low < gain.mean < gain.high
+    assert "n = 5 × 300" in gain.format()
+    # deterministic for its seed; a few items carry a narrow gain
+    assert paired_bootstrap(a, b) == gain
+    c = a.copy()
+    c[:, 0] = 1 - c[:, 0]  # one item flips on every seed
+    one = paired_bootstrap(a, c)
+    assert one.low <= 0 <= one.high or abs(one.mean) <= 1 / 300
+    with pytest.raises(ValueError):
+        paired_bootstrap(a, b[:, :10])
+    with pytest.raises(ValueError):
+        paired_bootstrap(a + 1, b)
+    assert "12 comparisons" in family_note(12)
+    assert "0.3 false" in family_note(12)

@@ -1,12 +1,12 @@
-"""The stored, tuned LSTM-versus-TCN accuracy study (chapter 2):
-``python -m kd_lib.runners lstm_vs_tcn``."""
+"""The stored, tuned LSTM-versus-TCN accuracy study on the digits:
+``python -m kd_lib.runners lstm_vs_tcn`` (about an hour on one core)."""
 
 from __future__ import annotations
 
+import math
+
 from ..chapters.accuracy_study import (
-    STUDY_SEEDS,
     STUDY_SETTINGS,
-    recall_loaders,
     study_models,
     study_run,
 )
@@ -18,81 +18,81 @@ from ..utils import set_seed
 __all__ = ["run_lstm_vs_tcn"]
 
 
-def run_lstm_vs_tcn(seeds=STUDY_SEEDS) -> dict:
-    """The chapter's accuracy comparisons, tuned and converged: runs
-    ``python -m kd_lib.experiments lstm_vs_tcn``.
+def _next_rate(lr: float, grid: list[float]) -> float | None:
+    """The rate beyond the grid's edge at ``lr``, within the limits."""
+    low, high = STUDY_SETTINGS["lr_limits"]
+    if lr == min(grid) and lr / math.sqrt(10) >= low * 0.99:
+        return lr / math.sqrt(10)
+    if lr == max(grid) and lr * math.sqrt(10) <= high * 1.01:
+        return lr * math.sqrt(10)
+    return None
 
-    For every task (sequential digits, permuted digits, recall at each
-    distance) and model, the learning rate with the best validation
-    accuracy on the first seed is kept and the other seeds are trained at
-    it. Also stores, per digits seed, the input-gradient profile of each
-    model at initialisation and after training (step 0 over step 63).
-    """
-    settings = STUDY_SETTINGS
-    tasks = [("digits", p, None) for p in (False, True)] + [
-        ("recall", False, d) for d in settings["recall_distances"]
-    ]
-    records, gradients = [], []
-    for task, permuted, distance in tasks:
-        builders = study_models(task)
-        lrs = settings[f"{task}_lrs"]
-        key = {"task": task, "permuted": permuted, "distance": distance}
 
-        def loaders(seed, permuted=permuted, distance=distance, task=task):
-            if task == "digits":
-                return digits_loaders(permuted=permuted, seed=seed)
-            return recall_loaders(distance, seed=seed)
-
-        for name, build in builders.items():
-            search = {}
-            for lr in lrs:
-                model, record = study_run(
-                    build, loaders(seeds[0]), seed=seeds[0], lr=lr
-                )
-                search[lr] = (model, record)
-                records.append(
-                    {**key, "model": name, "stage": "search", **record}
-                )
-            best = best_setting(
-                [record for _, record in search.values()],
-                lambda r: max(r["val_accuracy"]),
+def _gradient_profiles(name, build, models, seeds) -> list[dict]:
+    """Input gradient at step 0 over step 63, at initialisation and
+    trained, per seed (sequential digits)."""
+    splits = digits_splits()
+    x, y = splits.x_test[:256], splits.y_test[:256]
+    out = []
+    for seed, model in zip(seeds, models):
+        set_seed(seed)
+        for stage, m in (("initialised", build()), ("trained", model)):
+            g = input_gradient_by_step(m, x, y)
+            out.append(
+                {
+                    "model": name,
+                    "seed": seed,
+                    "stage": stage,
+                    "first_over_last": float(g[0] / g[-1]),
+                }
             )
-            runs = [search[best]] + [
-                study_run(build, loaders(seed), seed=seed, lr=best)
-                for seed in seeds[1:]
-            ]
-            for model, record in runs:
-                records.append(
-                    {**key, "model": name, "stage": "final", **record}
-                )
-                if task == "digits" and not permuted:
-                    x = digits_splits().x_test[:256]
-                    y = digits_splits().y_test[:256]
-                    set_seed(record["seed"])
-                    fresh = build()
-                    for stage, m in (
-                        ("initialised", fresh),
-                        ("trained", model),
-                    ):
-                        g = input_gradient_by_step(m, x, y)
-                        gradients.append(
-                            {
-                                "model": name,
-                                "seed": record["seed"],
-                                "stage": stage,
-                                "first_over_last": float(g[0] / g[-1]),
-                            }
+    return out
+
+
+def run_lstm_vs_tcn() -> dict:
+    """Both models on sequential and permuted digits, every seed at every
+    learning rate of :data:`STUDY_SETTINGS`, the grid extended while the
+    best rate lies at its edge."""
+    seeds = STUDY_SETTINGS["seeds"]
+    records, gradients, chosen = [], [], {}
+    for permuted in (False, True):
+        for name, build in study_models().items():
+            grid, pending, models = [], list(STUDY_SETTINGS["lrs"]), {}
+            while pending:
+                for lr in pending:
+                    for seed in seeds:
+                        loaders = digits_loaders(
+                            permuted=permuted, seed=seed
                         )
+                        model, record = study_run(
+                            build, loaders, seed=seed, lr=lr
+                        )
+                        models[lr, seed] = model
+                        records.append(
+                            {"model": name, "permuted": permuted, **record}
+                        )
+                grid += pending
+                mine = [
+                    r
+                    for r in records
+                    if r["model"] == name and r["permuted"] == permuted
+                ]
+                best = best_setting(mine, lambda r: r["val_accuracy"][-1])
+                step = _next_rate(best, grid)
+                pending = [step] if step is not None else []
+            task = "permuted" if permuted else "sequential"
+            chosen[f"{name}, {task}"] = best
             print(
-                f"{task} {permuted} {distance} {name}: lr {best}",
-                flush=True,
+                f"{name} {task}: lr {best:g} of {sorted(grid)}", flush=True
             )
+            if not permuted:
+                gradients += _gradient_profiles(
+                    name, build, [models[best, s] for s in seeds], seeds
+                )
     return {
-        "seeds": list(seeds),
-        "settings": {
-            k: list(v) if isinstance(v, tuple) else v
-            for k, v in settings.items()
-        },
+        "seeds": seeds,
+        "settings": STUDY_SETTINGS,
+        "chosen_lr": chosen,
         "records": records,
         "gradients": gradients,
     }

@@ -21,6 +21,9 @@ __all__ = [
     "class_average_targets",
     "DistillationLoss",
     "teacher_logits",
+    "per_step_loss",
+    "hint_loss",
+    "similarity_loss",
     "ensemble_logits",
     "entropy",
     "agreement",
@@ -250,6 +253,87 @@ def teacher_logits(
         out.append(teacher(values, part).cpu())
     teacher.train(was_training)
     return torch.cat(out)
+
+
+def per_step_loss(
+    student_steps: torch.Tensor,
+    teacher_steps: torch.Tensor,
+    temperature: float = 4.0,
+) -> torch.Tensor:
+    """The distillation term at every step: ``T² × KL(p_teacher,t^T ||
+    p_student,t^T)`` averaged over the steps ``t`` and the batch. Logits
+    ``(batch, time, classes)``, step ``t`` of the student matched to step
+    ``t`` of the teacher: both have seen inputs ``0 .. t`` and nothing
+    later, so no step asks the student for what it cannot know yet."""
+    check_tensor(student_steps, "student_steps", ndim=3, floating=True)
+    if student_steps.shape != teacher_steps.shape:
+        raise ValueError(
+            "student and teacher step logits must have the same shape "
+            f"(batch, time, classes), got {tuple(student_steps.shape)} and "
+            f"{tuple(teacher_steps.shape)}"
+        )
+    _check_temperature_alpha(temperature, 0.0)
+    targets = F.softmax(teacher_steps.detach() / temperature, dim=-1)
+    log_student = F.log_softmax(student_steps / temperature, dim=-1)
+    kl = F.kl_div(
+        log_student.flatten(0, 1),
+        targets.flatten(0, 1),
+        reduction="batchmean",
+    )
+    return kl * temperature**2
+
+
+def hint_loss(
+    student_features: torch.Tensor,
+    teacher_states: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+) -> torch.Tensor:
+    """FitNets' hint (Romero et al. 2015) at every step: the student's
+    features ``(batch, time, channels)``, through the learned linear map
+    ``weight`` ``(size, channels)`` and ``bias`` ``(size,)``, regress the
+    teacher's hidden states ``(batch, time, size)`` at the same steps; the
+    mean squared error over batch, steps and units."""
+    check_tensor(
+        student_features, "student_features", ndim=3, floating=True
+    )
+    check_tensor(teacher_states, "teacher_states", ndim=3, floating=True)
+    if weight.shape != (
+        teacher_states.shape[-1],
+        student_features.shape[-1],
+    ):
+        raise ValueError(
+            "weight must map the student's channels to the teacher's size, "
+            f"(size, channels), got {tuple(weight.shape)}"
+        )
+    predicted = student_features @ weight.T + bias
+    return F.mse_loss(predicted, teacher_states.detach())
+
+
+def similarity_loss(
+    student_features: torch.Tensor, teacher_states: torch.Tensor
+) -> torch.Tensor:
+    """Similarity-preserving distillation (Tung and Mori 2019): the
+    batch's pairwise similarities of the student's features (all steps,
+    ``(batch, time, channels)``) should be those of the teacher's states
+    ``(batch, time, size)``; each similarity matrix has its rows scaled to
+    unit length, and the loss is the mean squared difference. No map is
+    needed: the matrices are ``(batch, batch)`` whatever the widths."""
+    check_tensor(
+        student_features, "student_features", ndim=3, floating=True
+    )
+    check_tensor(teacher_states, "teacher_states", ndim=3, floating=True)
+    if len(student_features) != len(teacher_states):
+        raise ValueError("student and teacher need the same batch")
+
+    def similarities(x):
+        flat = x.flatten(1)
+        return F.normalize(flat @ flat.T, dim=1)
+
+    difference = similarities(student_features) - similarities(
+        teacher_states.detach()
+    )
+    return difference.pow(2).mean()
 
 
 def ensemble_logits(

@@ -285,6 +285,14 @@ class TCNClassifier(nn.Module):
             return self.head(self.tcn.left_aligned(x, lengths)[:, -1])
         return self.head(self.tcn(x, lengths))
 
+    def steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last block's features after every step ``(batch, time,
+        channels)`` and the head's logits on each ``(batch, time,
+        outputs)``: the student's running opinion. Step ``t`` sees inputs
+        ``0 .. t`` only; the last step is the ``readout="last"`` output."""
+        features = self.tcn(x)
+        return features, self.head(features)
+
 
 class LSTMClassifier(nn.Module):
     """A (stacked) LSTM followed by a linear layer.
@@ -374,3 +382,13 @@ class LSTMClassifier(nn.Module):
         if self.readout == "last":
             return self.head(h_n[-1])
         return self.head(outputs)
+
+    def steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The top layer's hidden state after every step ``(batch, time,
+        hidden)`` and the head's logits on each ``(batch, time,
+        outputs)``: the teacher's running opinion, from the same weights
+        as :meth:`forward`. Step ``t`` has seen inputs ``0 .. t`` only;
+        the last step is the ``readout="last"`` output."""
+        check_tensor(x, "x", ndim=3, floating=True)
+        states, _ = self.lstm(x)
+        return states, self.head(states)

@@ -133,6 +133,32 @@ class GroupedTCNClassifier(nn.Module):
             + self.head_bias[:, None]
         )
 
+    def steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every model's features after every step ``(models, batch, time,
+        channels)`` and its head's logits on each ``(models, batch, time,
+        classes)`` (full-length sequences), as
+        :meth:`kd_lib.TCNClassifier.steps` gives them."""
+        check_tensor(x, "x", ndim=4, floating=True)
+        s, b, t, f = x.shape
+        h = self.blocks(x.permute(1, 0, 3, 2).reshape(b, s * f, t))
+        features = h.reshape(b, s, -1, t).permute(1, 0, 3, 2)
+        logits = torch.einsum("sbtc,skc->sbtk", features, self.head_weight)
+        return features, logits + self.head_bias[:, None, None]
+
+    def add_hint_map(self, size: int) -> None:
+        """Give every model a linear map from its last block's features to
+        ``size`` numbers (the teacher's hidden state), trained with it and
+        thrown away after training: ``hint_weight`` ``(models, size,
+        channels)`` and ``hint_bias`` ``(models, size)``."""
+        check_int(size, "size")
+        channels = self.channels[-1]
+        bound = 1.0 / channels**0.5  # as nn.Linear initialises
+        weight = torch.empty(self.models, size, channels).uniform_(
+            -bound, bound
+        )
+        self.hint_weight = nn.Parameter(weight)
+        self.hint_bias = nn.Parameter(torch.zeros(self.models, size))
+
     def squared_norms(self) -> torch.Tensor:
         """``(models,)``: each model's sum of squared parameters (every
         parameter's rows, or first axis, are split evenly by model)."""
@@ -338,6 +364,7 @@ def train_grouped(
     device: torch.device | str | None = None,
     lengths: torch.Tensor | None = None,
     val_lengths: torch.Tensor | None = None,
+    steps: bool = False,
 ) -> GroupedHistory:
     """Train every model of ``model`` on the same training set, each in
     its own order, with the book's loop (:func:`kd_lib.training.fit`).
@@ -360,6 +387,9 @@ def train_grouped(
     - ``lengths`` / ``val_lengths`` ``(n,)``: the true lengths of
       right-padded training / validation sequences (None: full length);
       each batch is cut to its longest sequence.
+    - ``steps``: call each loss as ``loss_fn(features, step_logits,
+      **batch_targets)`` with model ``s``'s outputs at every step
+      (:meth:`GroupedTCNClassifier.steps`; full-length sequences only).
 
     Adam, no gradient clipping, an optional half-cosine learning-rate decay
     to 0, and the last epoch's weights kept (with a schedule that ends at 0
@@ -378,7 +408,10 @@ def train_grouped(
         _per_model(weight_decay, model.models, "weight_decay"),
         device=device,
     )
+    if steps and lengths is not None:
+        raise ValueError("steps=True needs full-length sequences")
     step = _GroupedStep(model, x, targets, lengths, losses, decay, device)
+    step.steps = steps
     history = GroupedHistory()
     orders = _batch_order(len(x), seeds, epochs)
 
@@ -437,21 +470,30 @@ class _GroupedStep:
         self.targets = {k: t.to(device) for k, t in targets.items()}
         self.rows = torch.arange(model.models, device=device)[:, None]
         self.totals = torch.zeros(model.models, device=device)
+        self.steps = False
+
+    def _outputs(self, idx):
+        """Per model, the arguments its loss takes before the targets."""
+        model = self.model
+        if self.steps:
+            return list(zip(*model.steps(self.x[idx])))
+        if self.lengths is None:
+            return [(row,) for row in model(self.x[idx])]
+        part = self.lengths[idx]
+        return [
+            (row,) for row in model(self.x[idx, : int(part.max())], part)
+        ]
 
     def __call__(self, idx):
         model = self.model
-        if self.lengths is None:
-            logits = model(self.x[idx])
-        else:
-            part = self.lengths[idx]
-            logits = model(self.x[idx, : int(part.max())], part)
+        outputs = self._outputs(idx)
         batch = {
             k: (t[self.rows, idx] if self.per_model[k] else t[idx])
             for k, t in self.targets.items()
         }
         data = torch.stack(
             [
-                loss(logits[s], **{k: v[s] for k, v in batch.items()})
+                loss(*outputs[s], **{k: v[s] for k, v in batch.items()})
                 for s, loss in enumerate(self.losses)
             ]
         )

@@ -32,6 +32,7 @@ from .forecasting import run_forecasting
 from .ladder import run_data_fraction, run_vowels, run_vowels_lengths
 from .lstm_vs_tcn import run_lstm_vs_tcn
 from .memory_tasks import run_memory_tasks
+from .per_step import run_per_step
 
 __all__ = ["EXPERIMENTS", "save", "main"]
 
@@ -45,9 +46,11 @@ EXPERIMENTS = {
     "forecasting": run_forecasting,
     "lstm_vs_tcn": run_lstm_vs_tcn,
     "memory_tasks": run_memory_tasks,
+    "per_step": run_per_step,
 }
 """The stored experiments, in the order ``all`` runs them (``lr_search``
-first: the others train at the learning rates it picks)."""
+first: the others train at the learning rates it picks; ``per_step``
+after ``data_fraction`` and ``vowels``, whose settings it takes)."""
 
 
 def save(name: str, payload: dict) -> Path:

@@ -24,6 +24,7 @@ __all__ = [
     "MeanSpread",
     "mean_and_spread",
     "best_setting",
+    "next_rate",
     "PairedDifference",
     "paired_difference",
     "paired_bootstrap",
@@ -81,6 +82,20 @@ def best_setting(
         key=lambda i: (sign * statistics.fmean(pooled[candidates[i]]), -i),
     )
     return candidates[best]
+
+
+def next_rate(lr: float, tried: list[float], limits=(1e-4, 1e-1)):
+    """The learning rate to try next when the best one, ``lr``, lies at
+    the edge of the rates ``tried``: a factor of √10 (about 3) further out,
+    within ``limits``; None when ``lr`` is inside the grid or the next step
+    would leave the limits. A grid extended this way until the best rate is
+    inside it has bracketed its optimum."""
+    low, high = limits
+    if lr == min(tried) and lr / math.sqrt(10) >= low * 0.99:
+        return lr / math.sqrt(10)
+    if lr == max(tried) and lr * math.sqrt(10) <= high * 1.01:
+        return lr * math.sqrt(10)
+    return None
 
 
 @dataclass(frozen=True)

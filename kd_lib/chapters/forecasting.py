@@ -26,7 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..comparison import best_setting, paired_difference, verdict
+from ..comparison import (
+    PairedDifference,
+    best_setting,
+    paired_difference,
+    verdict,
+)
 from ..models import TCN
 from ..plotting import PALETTE
 from ..pretrained import CHECKPOINT_DIR
@@ -48,6 +53,8 @@ __all__ = [
     "forecast_windows",
     "seasonal_naive",
     "elnino_splits",
+    "FOLDS",
+    "fold_splits",
     "mae",
     "rmse",
     "skill_score",
@@ -61,6 +68,7 @@ __all__ = [
     "FORECAST_TEACHER",
     "FORECAST_CHECKPOINT",
     "make_forecast_teacher",
+    "fit_forecast_teacher",
     "load_forecast_teacher",
     "point_forecast",
     "FORECAST_STUDY",
@@ -70,6 +78,8 @@ __all__ = [
     "ArmScores",
     "run_forecast_arms",
     "best_forecast_lrs",
+    "window_years",
+    "skill_bootstrap",
     "forecast_scores",
     "study_values",
     "scores_table",
@@ -176,10 +186,11 @@ class ForecastSplits:
     months' mean and standard deviation.
 
     ``x_*`` ``(n, window, features)`` and ``y_*`` ``(n, horizon)`` are
-    scaled;
-    ``naive_*`` ``(n, horizon)`` is the seasonal naive forecast in the
-    series' units; ``origins_*`` ``(n,)`` the index of each window's first
-    target. :meth:`unscale` maps a forecast back to the series' units.
+    scaled; ``naive_*`` ``(n, horizon)`` is the seasonal naive forecast in
+    the series' units; ``origins_*`` ``(n,)`` the index of each window's
+    first target; ``season_var_train`` ``(n_train, horizon)`` the training
+    months' variance (scaled) of each target's calendar month.
+    :meth:`unscale` maps a forecast back to the series' units.
     """
 
     x_train: torch.Tensor
@@ -195,9 +206,37 @@ class ForecastSplits:
     origins_test: np.ndarray
     mean: float
     std: float
+    season_var_train: torch.Tensor | None = None
 
     def unscale(self, values: torch.Tensor) -> torch.Tensor:
         return values * self.std + self.mean
+
+
+FOLDS = {
+    "1980s": (240, 360, 480),
+    "1990s": (360, 480, 600),
+    "2000s": (480, 600, 732),
+}
+"""Rolling origin: for each test decade, ``(val_start, test_start,
+test_stop)`` in months since January 1950. The students and the teacher
+learn from every month before the decade before the test decade, choose
+their learning rate on that decade, and are tested on the next."""
+
+
+def _features(series, origins, window, mean, std, calendar):
+    x, _, _ = _windows_at(series, origins, window, 1)
+    features = [(x - mean) / std]
+    if calendar:
+        steps = origins[:, None] + np.arange(-window, 0)
+        angle = 2 * np.pi * (steps % SEASON) / SEASON
+        features += [np.sin(angle), np.cos(angle)]
+    return torch.tensor(np.stack(features, -1), dtype=torch.float32)
+
+
+def _windows_at(series, origins, window, horizon):
+    x = np.stack([series[t - window : t] for t in origins])
+    y = np.stack([series[t : t + horizon] for t in origins])
+    return x, y, origins
 
 
 def elnino_splits(
@@ -207,9 +246,11 @@ def elnino_splits(
     test_start: int = 600,
     series=None,
     calendar: bool = True,
+    test_stop: int | None = None,
 ) -> ForecastSplits:
-    """Train on targets in 1950–1989, validate on 1990–1999, test on
-    2000–2010 (months ``[0, 480)``, ``[480, 600)``, ``[600, 732)``).
+    """By default train on targets in 1950–1989, validate on 1990–1999,
+    test on 2000–2010 (months ``[0, 480)``, ``[480, 600)``, ``[600,
+    732)``); :data:`FOLDS` gives the other test decades.
 
     Inputs ``(n, window, 3)``: the scaled temperature and, with
     ``calendar``, each input month's place in the year as a sine and a
@@ -220,10 +261,12 @@ def elnino_splits(
     check_int(window, "window")
     check_int(horizon, "horizon")
     series = _check_series(load_elnino() if series is None else series)
-    if not window <= val_start < test_start < len(series):
+    test_stop = len(series) if test_stop is None else test_stop
+    if not window <= val_start < test_start < test_stop <= len(series):
         raise ValueError(
-            "need window <= val_start < test_start < len(series), got "
-            f"{window}, {val_start}, {test_start}, {len(series)}"
+            "need window <= val_start < test_start < test_stop <= "
+            f"len(series), got {window}, {val_start}, {test_start}, "
+            f"{test_stop}, {len(series)}"
         )
     mean = float(series[:val_start].mean())
     std = float(series[:val_start].std())
@@ -231,18 +274,13 @@ def elnino_splits(
     for name, start, stop in (
         ("train", 0, val_start),
         ("val", val_start, test_start),
-        ("test", test_start, len(series)),
+        ("test", test_start, test_stop),
     ):
-        x, y, origins = forecast_windows(
+        _, y, origins = forecast_windows(
             series, window, horizon, start, stop
         )
-        features = [(x - mean) / std]
-        if calendar:
-            steps = origins[:, None] + np.arange(-window, 0)
-            angle = 2 * np.pi * (steps % SEASON) / SEASON
-            features += [np.sin(angle), np.cos(angle)]
-        parts[f"x_{name}"] = torch.tensor(
-            np.stack(features, -1), dtype=torch.float32
+        parts[f"x_{name}"] = _features(
+            series, origins, window, mean, std, calendar
         )
         parts[f"y_{name}"] = torch.tensor(
             (y - mean) / std, dtype=torch.float32
@@ -253,7 +291,26 @@ def elnino_splits(
                 seasonal_naive(series, origins, horizon),
                 dtype=torch.float32,
             )
-    return ForecastSplits(**parts, mean=mean, std=std)
+    months = series[: val_start - val_start % SEASON].reshape(-1, SEASON)
+    by_month = (months.var(0) / std**2).astype(np.float32)
+    targets = parts["origins_train"][:, None] + np.arange(horizon)
+    season_var = torch.tensor(by_month[targets % SEASON])
+    return ForecastSplits(
+        **parts, mean=mean, std=std, season_var_train=season_var
+    )
+
+
+def fold_splits(fold: str, **kwargs) -> ForecastSplits:
+    """:func:`elnino_splits` for one test decade of :data:`FOLDS`."""
+    if fold not in FOLDS:
+        raise ValueError(f"fold must be one of {list(FOLDS)}, got {fold!r}")
+    val_start, test_start, test_stop = FOLDS[fold]
+    return elnino_splits(
+        val_start=val_start,
+        test_start=test_start,
+        test_stop=test_stop,
+        **kwargs,
+    )
 
 
 # ================================================================ metrics
@@ -564,6 +621,34 @@ def make_forecast_teacher() -> LSTMForecaster:
     return LSTMForecaster(**FORECAST_TEACHER["model"])
 
 
+def fit_forecast_teacher(
+    splits: ForecastSplits,
+    epochs: int | None = None,
+    seed: int | None = None,
+) -> tuple[LSTMForecaster, ForecastHistory]:
+    """Train a teacher with :data:`FORECAST_TEACHER`'s recipe on
+    ``splits`` (``epochs`` and ``seed`` override it): Gaussian negative
+    log-likelihood, the epoch of lowest validation MAE kept."""
+    recipe = FORECAST_TEACHER["train"]
+    seed = FORECAST_TEACHER["seed"] if seed is None else seed
+    set_seed(seed)
+    model = make_forecast_teacher()
+    history = train_forecaster(
+        model,
+        splits.x_train,
+        (splits.y_train,),
+        lambda out, y: gaussian_nll(*out, y),
+        epochs=recipe["epochs"] if epochs is None else epochs,
+        lr=recipe["lr"],
+        batch_size=recipe["batch_size"],
+        seed=seed,
+        x_val=splits.x_val,
+        y_val=splits.y_val,
+        keep_best=True,
+    )
+    return model.eval(), history
+
+
 def load_forecast_teacher() -> tuple[LSTMForecaster, dict]:
     """The committed El Niño teacher (eval mode, CPU) and its
     metadata."""
@@ -584,8 +669,9 @@ FORECAST_STUDY = {
     # the budget of every arm
     "epochs": 100,
     "batch_size": 64,
-    # searched on validation data, per arm
+    # searched on validation data, per arm, extended while at an edge
     "lrs": [1e-3, 3e-3, 1e-2, 3e-2],
+    "lr_limits": [1e-4, 1e-1],
     # weight of the teacher term in the mixed arms
     "alpha": 0.5,
     # points on each validation curve
@@ -609,6 +695,7 @@ FORECAST_ARMS = (
     "distilled",
     "distilled_var",
     "truth_weighted",
+    "truth_seasonal",
 )
 ARM_COLOURS = (
     PALETTE["scratch"],
@@ -616,6 +703,7 @@ ARM_COLOURS = (
     PALETTE["distilled"],
     PALETTE["finetuned"],
     "#7b3f98",
+    "#8c6d31",
 )
 """The arms, trained on the same windows with the same budget: the true
 targets alone (``truth``), the teacher's mean forecasts alone
@@ -624,7 +712,10 @@ teacher term weighted by the teacher's confidence (``distilled_var``, see
 :func:`forecast_distillation_loss`), and the control for that last arm:
 the same loss with the teacher's means replaced by the true targets
 (``truth_weighted``), so that every window keeps ``distilled_var``'s weight
-but learns nothing from what the teacher forecast."""
+but learns nothing from what the teacher forecast; and the control with no
+teacher at all (``truth_seasonal``): the same loss, each window weighted
+by the training years' variance of its target's calendar month. Only if
+the teacher's variance beats that has the teacher carried something."""
 
 
 @torch.no_grad()
@@ -667,13 +758,18 @@ def _arm_loss(arm: str, alpha: float):
         )
     weight = {"truth": 0.0, "teacher": 1.0}.get(arm, alpha)
 
-    def loss(student, target, teacher_mean, teacher_var):
+    def loss(student, target, teacher_mean, teacher_var, season_var):
+        variance = None
+        if arm.endswith(("_var", "_weighted")):
+            variance = teacher_var
+        elif arm == "truth_seasonal":
+            variance = season_var
         return forecast_distillation_loss(
             student,
             target,
-            target if arm == "truth_weighted" else teacher_mean,
+            target if arm.startswith("truth_") else teacher_mean,
             weight,
-            teacher_var if arm.endswith(("_var", "_weighted")) else None,
+            variance,
         )
 
     return loss
@@ -682,8 +778,9 @@ def _arm_loss(arm: str, alpha: float):
 @dataclass
 class ArmScores:
     """One arm over seeds: per-seed test MAE, RMSE (°C) and skill score,
-    the validation curves (``val_mae[point][seed]``, °C) and the trained
-    students."""
+    each test window's MAE over its months ahead
+    (``test_window_mae[seed]``, °C), the validation curves
+    (``val_mae[point][seed]``, °C) and the trained students."""
 
     arm: str
     lr: float
@@ -691,6 +788,7 @@ class ArmScores:
     test_mae: list[float]
     test_rmse: list[float]
     test_skill: list[float]
+    test_window_mae: list[list[float]]
     val_epochs: list[int]
     val_mae: list[list[float]]
     final_slope: list[float]
@@ -748,14 +846,19 @@ def run_forecast_arms(
     _check_alpha(alpha)
     check_int(epochs, "epochs")
     val_every = max(1, epochs // FORECAST_STUDY["val_points"])
-    targets = (splits.y_train, teacher_mean, teacher_var)
+    targets = (
+        splits.y_train,
+        teacher_mean,
+        teacher_var,
+        splits.season_var_train,
+    )
     truth = splits.unscale(splits.y_test)
     results = {}
     for arm in arms:
         loss = _arm_loss(arm, alpha)
         rate = lr[arm] if isinstance(lr, dict) else lr
         scores = ArmScores(
-            arm, rate, list(seeds), [], [], [], [], [], [], 0
+            arm, rate, list(seeds), [], [], [], [], [], [], [], 0
         )
         for seed in seeds:
             model = make_forecast_student(
@@ -779,6 +882,9 @@ def run_forecast_arms(
             scores.test_rmse.append(rmse(forecast, truth))
             scores.test_skill.append(
                 skill_score(forecast, truth, splits.naive_test)
+            )
+            scores.test_window_mae.append(
+                (forecast - truth).abs().mean(1).tolist()
             )
             scores.val_epochs = history.val_epochs
             scores.val_mae.append([v * splits.std for v in history.val_mae])
@@ -804,6 +910,70 @@ def best_forecast_lrs(records: list[dict]) -> dict[str, float]:
         )
         for arm in dict.fromkeys(r["arm"] for r in records)
     }
+
+
+def window_years(splits: ForecastSplits) -> np.ndarray:
+    """The calendar year of each test window's first target."""
+    return 1950 + splits.origins_test // SEASON
+
+
+def skill_bootstrap(
+    errors_a,
+    errors_b,
+    naive,
+    years,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> PairedDifference:
+    """Test skill of arm B minus arm A, with an interval from a block
+    bootstrap over years and seeds.
+
+    ``errors_a`` / ``errors_b`` ``(seeds, windows)``: each seed's MAE on
+    each test window (°C); ``naive`` ``(windows,)``: the seasonal naive
+    forecast's; ``years`` ``(windows,)``: each window's year. A draw
+    resamples the years with replacement (all windows of a year together:
+    neighbouring windows share their months, so they are not independent)
+    and the seeds, the same draw for both arms, and recomputes both skill
+    scores. The interval is the central ``confidence`` share of the
+    differences.
+    """
+    a, b = np.asarray(errors_a, float), np.asarray(errors_b, float)
+    naive, years = np.asarray(naive, float), np.asarray(years)
+    if a.ndim != 2 or a.shape != b.shape or a.shape[1] != len(naive):
+        raise ValueError(
+            "errors must be (seeds, windows) arrays of one shape, with one "
+            f"naive error per window; got {a.shape}, {b.shape}, "
+            f"{naive.shape}"
+        )
+    if len(years) != len(naive):
+        raise ValueError("need one year per window")
+    rng = np.random.default_rng(seed)
+    blocks, block_of = np.unique(years, return_inverse=True)
+    seeds = a.shape[0]
+    seed_w = rng.multinomial(seeds, [1 / seeds] * seeds, resamples) / seeds
+    year_w = rng.multinomial(
+        len(blocks), [1 / len(blocks)] * len(blocks), resamples
+    )[:, block_of]
+
+    def skill(errors, seed_weights, window_weights):
+        mae = ((seed_weights @ errors) * window_weights).sum(-1)
+        return 1 - mae / (naive * window_weights).sum(-1)
+
+    draws = skill(b, seed_w, year_w) - skill(a, seed_w, year_w)
+    ones = np.ones(len(naive))
+    point = skill(b, np.full(seeds, 1 / seeds), ones) - skill(
+        a, np.full(seeds, 1 / seeds), ones
+    )
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    per_seed = [
+        float(skill(b, one, ones) - skill(a, one, ones))
+        for one in np.eye(seeds)
+    ]
+    return PairedDifference(
+        tuple(per_seed), float(point), float(low), float(high), confidence
+    )
 
 
 def forecast_scores(

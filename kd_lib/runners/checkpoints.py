@@ -26,12 +26,10 @@ from ..chapters.forecasting import (
     ForecastHistory,
     LSTMForecaster,
     elnino_splits,
-    gaussian_nll,
+    fit_forecast_teacher,
     mae,
-    make_forecast_teacher,
     point_forecast,
     skill_score,
-    train_forecaster,
 )
 from ..data import (
     digits_loaders,
@@ -170,29 +168,12 @@ def train_forecast_teacher(
     seed: int | None = None,
     save_to: str | Path | None = None,
 ) -> tuple[LSTMForecaster, ForecastHistory]:
-    """Train the El Niño teacher with
-    :data:`kd_lib.chapters.forecasting.FORECAST_TEACHER`'s recipe
+    """Train the El Niño teacher of the 2000s fold (the committed one)
+    with :data:`kd_lib.chapters.forecasting.FORECAST_TEACHER`'s recipe
     (``epochs`` and ``seed`` override it). With ``save_to`` the weights are
     written there with the recipe and the validation and test scores."""
-    recipe = FORECAST_TEACHER["train"]
-    seed = FORECAST_TEACHER["seed"] if seed is None else seed
-    epochs = recipe["epochs"] if epochs is None else epochs
     splits = elnino_splits()
-    set_seed(seed)
-    model = make_forecast_teacher()
-    history = train_forecaster(
-        model,
-        splits.x_train,
-        (splits.y_train,),
-        lambda out, y: gaussian_nll(*out, y),
-        epochs=epochs,
-        lr=recipe["lr"],
-        batch_size=recipe["batch_size"],
-        seed=seed,
-        x_val=splits.x_val,
-        y_val=splits.y_val,
-        keep_best=True,
-    )
+    model, history = fit_forecast_teacher(splits, epochs, seed)
     if save_to is not None:
         truth = splits.unscale(splits.y_test)
         test = splits.unscale(point_forecast(model, splits.x_test))
@@ -200,14 +181,14 @@ def train_forecast_teacher(
             model.cpu(),
             save_to,
             name="elnino_lstm",
-            epochs=epochs,
-            seed=seed,
+            epochs=len(history.train_loss),
+            seed=FORECAST_TEACHER["seed"] if seed is None else seed,
             best_epoch=history.best_epoch,
             val_mae=splits.std * min(history.val_mae),
             test_mae=mae(test, truth),
             test_skill=skill_score(test, truth, splits.naive_test),
         )
-    return model.eval(), history
+    return model, history
 
 
 def train_digits_student(

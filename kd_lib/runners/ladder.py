@@ -10,7 +10,6 @@ side by side, with the same results.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import replace
 
@@ -26,7 +25,7 @@ from ..arms import (
     subset,
     train_settings,
 )
-from ..comparison import best_setting
+from ..comparison import best_setting, next_rate
 from ..data import digits_splits, vowels_splits
 from ..distill import teacher_logits
 from ..pretrained import load_digits_teacher, load_vowels_teacher
@@ -71,18 +70,6 @@ def _summary(setting: Setting, result) -> dict:
     }
 
 
-def _outward(lr: float, grid: list[float]) -> float | None:
-    """The next rate beyond the grid's edge at ``lr``, or None."""
-    low, high = SEARCH["lr_limits"]
-    if lr == min(grid):
-        step = lr / math.sqrt(10)
-        return step if step >= low * 0.99 else None
-    if lr == max(grid):
-        step = lr * math.sqrt(10)
-        return step if step <= high * 1.01 else None
-    return None
-
-
 def _stage_one(arms, train):
     """Every arm at every rate (and smoothing), the grid extended
     outward while an arm's best rate lies at its edge."""
@@ -101,7 +88,8 @@ def _stage_one(arms, train):
             {
                 step
                 for s in best.values()
-                if (step := _outward(s.lr, grid)) is not None
+                if (step := next_rate(s.lr, grid, SEARCH["lr_limits"]))
+                is not None
                 and round(step, 12) not in {round(g, 12) for g in grid}
             }
         )

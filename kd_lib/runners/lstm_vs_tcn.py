@@ -3,29 +3,17 @@
 
 from __future__ import annotations
 
-import math
-
 from ..chapters.accuracy_study import (
     STUDY_SETTINGS,
     study_models,
     study_run,
 )
 from ..chapters.gradients import input_gradient_by_step
-from ..comparison import best_setting
+from ..comparison import best_setting, next_rate
 from ..data import digits_loaders, digits_splits
 from ..utils import set_seed
 
 __all__ = ["run_lstm_vs_tcn"]
-
-
-def _next_rate(lr: float, grid: list[float]) -> float | None:
-    """The rate beyond the grid's edge at ``lr``, within the limits."""
-    low, high = STUDY_SETTINGS["lr_limits"]
-    if lr == min(grid) and lr / math.sqrt(10) >= low * 0.99:
-        return lr / math.sqrt(10)
-    if lr == max(grid) and lr * math.sqrt(10) <= high * 1.01:
-        return lr * math.sqrt(10)
-    return None
 
 
 def _gradient_profiles(name, build, models, seeds) -> list[dict]:
@@ -78,7 +66,7 @@ def run_lstm_vs_tcn() -> dict:
                     if r["model"] == name and r["permuted"] == permuted
                 ]
                 best = best_setting(mine, lambda r: r["val_accuracy"][-1])
-                step = _next_rate(best, grid)
+                step = next_rate(best, grid, STUDY_SETTINGS["lr_limits"])
                 pending = [step] if step is not None else []
             task = "permuted" if permuted else "sequential"
             chosen[f"{name}, {task}"] = best

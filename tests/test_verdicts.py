@@ -60,6 +60,7 @@ def _measurements():
             },
         },
         "budget": "60 epochs, tuned, 3 seeds",
+        "setup": "10k parameters, 1 thread, cpu",
     }
 
 
@@ -248,3 +249,18 @@ def test_streaming_scope_counts_for_c2_but_not_for_t1():
     v = _by_claim(m)
     assert v["T1"].text == "does not hold"
     assert v["C2"].text == "holds only when streaming, batch 1"
+
+
+def test_a_chapter_judges_only_its_own_claims():
+    m = _measurements()
+    cost = {k: m[k] for k in ("pooling_layers", "macs", "speed", "memory")}
+    cost["setup"] = m["setup"]
+    found = claim_verdicts(cost, claims=("C1", "L3", "T1", "C2", "C4"))
+    assert [v.claim for v in found] == ["L3", "T1", "C1", "C2", "C4"]
+    assert all(
+        "10k parameters, 1 thread, cpu" in v.scope for v in found[1:2]
+    )
+    with pytest.raises(ValueError, match="lack"):
+        claim_verdicts(cost, claims=("L1",))
+    with pytest.raises(ValueError, match="claims must name"):
+        claim_verdicts(cost, claims=("X9",))

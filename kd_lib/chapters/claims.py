@@ -1,13 +1,16 @@
 """Verdicts on the source article's claims about LSTMs and TCNs, computed
 from measurements with thresholds fixed before anything is measured.
 
-:func:`claim_verdicts` takes what chapter 2 measures (a plain dict, see
-:data:`MEASUREMENT_KEYS`) and returns one :class:`ClaimVerdict` per claim
-L1-L4, T1-T4, C1-C4: ``"holds"``, ``"holds only when ..."`` or ``"does
-not hold"``, each with the scope it was measured in (batch size, length,
-training or inference, budget) and the evidence it rests on. The
-chapter's verdict table is rendered from this list, so a re-run that
-measures something else changes the table instead of contradicting it.
+:func:`claim_verdicts` takes what a chapter measures (a plain dict, see
+:data:`MEASUREMENT_KEYS`) and returns one :class:`ClaimVerdict` for each
+claim it names (L1-L4, T1-T4, C1-C4): ``"holds"``, ``"holds only when
+..."`` or ``"does not hold"``, each with the scope it was measured in
+(model size, threads and device, batch size, length, training or
+inference, budget) and the evidence it rests on. Chapter 2 judges the
+claims about cost, chapter 3 those about training and variable length,
+chapter 4 those about long-range dependency; each renders its table from
+this list, so a re-run that measures something else changes the table
+instead of contradicting it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ __all__ = [
     "THRESHOLDS",
     "VERDICTS",
     "MEASUREMENT_KEYS",
+    "NEEDS",
+    "CLAIMS",
     "ClaimVerdict",
     "claim_verdicts",
 ]
@@ -82,8 +87,10 @@ MEASUREMENT_KEYS = {
         "{task: {'LSTM': [accuracy per seed], 'TCN': [...]}}, same seeds"
     ),
     "gradient": (
-        "first-over-last input gradient at initialisation, "
-        "{'LSTM': float, 'TCN': float}"
+        "at initialisation, where each model's chain is long: the LSTM's "
+        "input gradient at the first step over the last (through time), "
+        "the TCN's gradient norm at its first block over its last "
+        "(through depth), {'LSTM': float, 'TCN': float}"
     ),
     "largest_gradient_norm": (
         "largest gradient norm in training without clipping, "
@@ -98,8 +105,25 @@ MEASUREMENT_KEYS = {
         "'right_pad': acc}, 'TCN': {...}}"
     ),
     "budget": "training budget of the accuracy runs, in words (str)",
+    "setup": "model sizes, threads and device of the timings (str)",
 }
-"""What :func:`claim_verdicts` needs, key by key."""
+"""What :func:`claim_verdicts` can use, key by key."""
+
+NEEDS = {
+    "L1": ("recall", "chance", "receptive_field", "budget"),
+    "L2": ("variable_length",),
+    "L3": ("macs",),
+    "L4": ("gradient", "largest_gradient_norm", "converged", "budget"),
+    "T1": ("speed", "setup"),
+    "T2": ("variable_length", "digits", "budget"),
+    "T3": ("recall", "chance", "receptive_field", "budget"),
+    "T4": ("gradient", "largest_gradient_norm", "converged", "budget"),
+    "C1": ("pooling_layers",),
+    "C2": ("speed", "setup"),
+    "C3": ("recall", "chance", "receptive_field", "budget"),
+    "C4": ("memory", "setup"),
+}
+"""The measurements each claim's verdict rests on."""
 
 
 @dataclass(frozen=True)
@@ -175,26 +199,28 @@ def _pair(entry, name: str) -> dict[str, list[float]]:
     return pair
 
 
-def _check(m: dict) -> None:
-    if not isinstance(m, dict):
-        raise TypeError(
-            f"measurements must be a dict, got {type(m).__name__}"
-        )
-    missing = sorted(set(MEASUREMENT_KEYS) - set(m))
-    if missing:
-        raise ValueError(f"measurements lack {missing}")
-    for key in ("speed", "memory", "recall", "digits", "variable_length"):
-        if not isinstance(m[key], dict) or not m[key]:
+def _checked(m: dict, key: str):
+    """Measurement ``key``, checked for its kind."""
+    value = m[key]
+    if key in ("speed", "memory", "recall", "digits", "variable_length"):
+        if not isinstance(value, dict) or not value:
             raise ValueError(f"measurements[{key!r}] must be a dict")
-    for scope, by_length in m["speed"].items():
-        if not isinstance(by_length, dict) or not by_length:
-            raise ValueError(f"speed[{scope!r}] must map lengths to ratios")
-        for r in by_length.values():
-            _number(r, f"speed[{scope!r}] ratio", positive=True)
-    for k in ("training", "inference", "streaming"):
-        _number(m["memory"].get(k), f"memory[{k!r}]", positive=True)
-    if not isinstance(m["budget"], str) or not m["budget"]:
-        raise ValueError("budget must be a non-empty string")
+    if key == "speed":
+        for scope, by_length in value.items():
+            if not isinstance(by_length, dict) or not by_length:
+                raise ValueError(
+                    f"speed[{scope!r}] must map lengths to ratios"
+                )
+            for r in by_length.values():
+                _number(r, f"speed[{scope!r}] ratio", positive=True)
+    if key == "memory":
+        for k, r in value.items():
+            _number(r, f"memory[{k!r}]", positive=True)
+    if key in ("budget", "setup") and (
+        not isinstance(value, str) or not value
+    ):
+        raise ValueError(f"{key} must be a non-empty string")
+    return value
 
 
 # ---------------------------------------------------------------- verdicts
@@ -249,33 +275,59 @@ def _verdict(claim, statement, result, scope, evidence, condition=""):
 
 
 class _Evidence:
-    """The checked measurements and thresholds the rules below read."""
+    """The measurements and thresholds the rules below read, each checked
+    when a rule first asks for it."""
 
     def __init__(self, m: dict, th: dict):
-        _check(m)
         self.m, self.th = m, th
-        self.chance = _number(m["chance"], "chance")
-        self.rf = int(
-            _number(m["receptive_field"], "receptive_field", True)
+
+    def __getitem__(self, key: str):
+        return _checked(self.m, key)
+
+    @property
+    def recall(self) -> dict[int, dict[str, list[float]]]:
+        return {
+            int(d): _pair(v, f"recall[{d}]")
+            for d, v in self["recall"].items()
+        }
+
+    @property
+    def digits(self) -> dict[str, dict[str, list[float]]]:
+        return {
+            t: _pair(v, f"digits[{t!r}]") for t, v in self["digits"].items()
+        }
+
+    @property
+    def chance(self) -> float:
+        return _number(self["chance"], "chance")
+
+    @property
+    def rf(self) -> int:
+        return int(
+            _number(self["receptive_field"], "receptive_field", True)
         )
-        self.recall = {
-            int(d): _pair(v, f"recall[{d}]") for d, v in m["recall"].items()
-        }
-        self.digits = {
-            t: _pair(v, f"digits[{t!r}]") for t, v in m["digits"].items()
-        }
-        self.budget = m["budget"]
-        self.distances = sorted(self.recall)
+
+    @property
+    def distances(self) -> list[int]:
+        return sorted(self.recall)
+
+    @property
+    def outside(self) -> list[int]:
+        return [d for d in self.distances if d >= self.rf]
+
+    @property
+    def recall_scope(self) -> str:
         d = self.distances
-        self.recall_scope = (
-            f"recall, distances {d[0]}-{d[-1]}, {self.budget}"
+        return f"recall, distances {d[0]}-{d[-1]}, {self['budget']}"
+
+    @property
+    def recall_evidence(self) -> str:
+        recall = self.recall
+        return "; ".join(
+            f"d={k}: LSTM {_percent(recall[k]['LSTM'])}, "
+            f"TCN {_percent(recall[k]['TCN'])}"
+            for k in self.distances
         )
-        self.recall_evidence = "; ".join(
-            f"d={k}: LSTM {_percent(self.recall[k]['LSTM'])}, "
-            f"TCN {_percent(self.recall[k]['TCN'])}"
-            for k in d
-        )
-        self.outside = [k for k in d if k >= self.rf]
 
     def handles(self, values) -> bool:
         return min(values) >= self.th["handles"]
@@ -327,7 +379,7 @@ def _variable_length_entry(var: dict, name: str):
 
 def _l2_lstm_variable_length(e: _Evidence) -> ClaimVerdict:
     """L2: the LSTM handles variable-length sequences."""
-    exact, evidence = _variable_length_entry(e.m["variable_length"], "LSTM")
+    exact, evidence = _variable_length_entry(e["variable_length"], "LSTM")
     args = ("L2", "LSTM handles variable length")
     scope = "mixed lengths, inference"
     if exact:
@@ -340,7 +392,7 @@ def _l2_lstm_variable_length(e: _Evidence) -> ClaimVerdict:
 def _t2_tcn_variable_length(e: _Evidence) -> ClaimVerdict:
     """T2: the TCN handles variable length, and beats the LSTM on some
     tasks."""
-    exact, evidence = _variable_length_entry(e.m["variable_length"], "TCN")
+    exact, evidence = _variable_length_entry(e["variable_length"], "TCN")
     wins = [
         task
         for task, pair in e.digits.items()
@@ -356,7 +408,7 @@ def _t2_tcn_variable_length(e: _Evidence) -> ClaimVerdict:
         for t, p in e.digits.items()
     )
     evidence = f"{evidence}; {gaps}"
-    scope = f"mixed lengths, inference; digits, {e.budget}"
+    scope = f"mixed lengths, inference; digits, {e['budget']}"
     args = ("T2", "TCN: variable length, can beat LSTM")
     if not exact:
         return _verdict(*args, "does not hold", scope, evidence)
@@ -372,7 +424,7 @@ def _t2_tcn_variable_length(e: _Evidence) -> ClaimVerdict:
 
 def _l3_lstm_costly(e: _Evidence) -> ClaimVerdict:
     """L3: the LSTM costs more arithmetic per step."""
-    macs = e.m["macs"]
+    macs = e["macs"]
     ratio = _number(macs["LSTM"], "macs") / _number(
         macs["TCN"], "macs", positive=True
     )
@@ -388,30 +440,33 @@ def _l3_lstm_costly(e: _Evidence) -> ClaimVerdict:
 
 def _gradient_verdicts(e: _Evidence) -> list[ClaimVerdict]:
     """L4 and T4: gradients vanish or explode, so training may not
-    converge."""
-    m = e.m
-    for key in ("gradient", "largest_gradient_norm", "converged"):
-        entry = m[key]
+    converge. Each model is judged where its chain of operations is long:
+    the LSTM through time, the TCN through depth."""
+    entries = {k: e[k] for k in ("gradient", "largest_gradient_norm")}
+    entries["converged"] = e["converged"]
+    for key, entry in entries.items():
         if not isinstance(entry, dict) or set(entry) != {"LSTM", "TCN"}:
             raise ValueError(f"{key} must be a dict with 'LSTM' and 'TCN'")
-    for name in ("LSTM", "TCN"):
-        if not isinstance(m["converged"][name], bool):
-            raise TypeError(f"converged[{name!r}] must be a bool")
+    where = {"LSTM": "step 0/last", "TCN": "first/last block"}
     out = []
     for claim, name in (("L4", "LSTM"), ("T4", "TCN")):
-        first = _number(m["gradient"][name], f"gradient[{name!r}]", True)
+        converged = entries["converged"][name]
+        if not isinstance(converged, bool):
+            raise TypeError(f"converged[{name!r}] must be a bool")
+        first = _number(
+            entries["gradient"][name], f"gradient[{name!r}]", True
+        )
         norm = _number(
-            m["largest_gradient_norm"][name],
+            entries["largest_gradient_norm"][name],
             f"largest_gradient_norm[{name!r}]",
             True,
         )
-        converged = m["converged"][name]
         evidence = (
-            f"step 0/last at init {first:.0e}; largest norm {norm:.1f}; "
+            f"{where[name]} at init {first:.0e}; largest norm {norm:.1f}; "
             + ("converged" if converged else "did not converge")
         )
         args = (claim, f"{name} gradients vanish/explode")
-        scope = f"digits, 64 steps, {e.budget}"
+        scope = f"digits, 64 steps, {e['budget']}"
         troubled = first < e.th["vanishing"] or norm > e.th["exploding"]
         if troubled and converged:
             out.append(
@@ -451,13 +506,13 @@ def _speed_verdict(claim, statement, speed, scope, faster) -> ClaimVerdict:
 def _t1_tcn_cheaper(e: _Evidence) -> ClaimVerdict:
     """T1: the TCN costs less (wall time, inference scopes)."""
     inference = {
-        s: v for s, v in e.m["speed"].items() if s.startswith("inference")
+        s: v for s, v in e["speed"].items() if s.startswith("inference")
     }
     if not inference:
         raise ValueError("speed needs at least one 'inference' scope")
     # "inference, batch 1" -> "batch 1": the scope names each batch once
     batches = [s.split(", ", 1)[-1] for s in inference]
-    scope = "inference time, " + ", ".join(batches) + "; equal size"
+    scope = "inference time, " + "; ".join(batches) + f"; {e['setup']}"
     return _speed_verdict(
         "T1", "TCN costs less", inference, scope, e.th["faster"]
     )
@@ -485,7 +540,7 @@ def _t3_tcn_short(e: _Evidence) -> ClaimVerdict:
 
 def _c1_pooling(e: _Evidence) -> ClaimVerdict:
     """C1: a TCN is convolutions and pooling."""
-    pooling = int(_number(e.m["pooling_layers"], "pooling_layers"))
+    pooling = int(_number(e["pooling_layers"], "pooling_layers"))
     return _verdict(
         "C1",
         "TCN = convolutions + pooling",
@@ -497,8 +552,8 @@ def _c1_pooling(e: _Evidence) -> ClaimVerdict:
 
 def _c2_parallel(e: _Evidence) -> ClaimVerdict:
     """C2: parallel over time, so faster in training and inference."""
-    speed = e.m["speed"]
-    scope = ", ".join(speed) + "; equal size"
+    speed = e["speed"]
+    scope = "; ".join(speed) + f"; {e['setup']}"
     return _speed_verdict(
         "C2", "TCN parallel, so faster", speed, scope, e.th["faster"]
     )
@@ -535,13 +590,13 @@ def _c3_long_versus_local(e: _Evidence) -> ClaimVerdict:
 
 def _c4_memory(e: _Evidence) -> ClaimVerdict:
     """C4: the TCN needs less memory."""
-    memory = e.m["memory"]
+    memory = e["memory"]
     less = [k for k, r in memory.items() if r <= e.th["less_memory"]]
     evidence = "TCN/LSTM " + ", ".join(
         f"{k} x{float(r):.2f}" for k, r in memory.items()
     )
     args = ("C4", "TCN needs less memory")
-    scope = "training step, inference, streaming state"
+    scope = "training step, inference, streaming state; " + e["setup"]
     if len(less) == len(memory):
         return _verdict(*args, "holds", scope, evidence)
     if less:
@@ -551,42 +606,62 @@ def _c4_memory(e: _Evidence) -> ClaimVerdict:
     return _verdict(*args, "does not hold", scope, evidence)
 
 
-RULES = (
-    _l1_lstm_long,
-    _l2_lstm_variable_length,
-    _l3_lstm_costly,
-    _gradient_verdicts,
-    _t1_tcn_cheaper,
-    _t2_tcn_variable_length,
-    _t3_tcn_short,
-    _c1_pooling,
-    _c2_parallel,
-    _c3_long_versus_local,
-    _c4_memory,
-)
+RULES = {
+    "L1": _l1_lstm_long,
+    "L2": _l2_lstm_variable_length,
+    "L3": _l3_lstm_costly,
+    "L4": _gradient_verdicts,
+    "T1": _t1_tcn_cheaper,
+    "T2": _t2_tcn_variable_length,
+    "T3": _t3_tcn_short,
+    "T4": _gradient_verdicts,
+    "C1": _c1_pooling,
+    "C2": _c2_parallel,
+    "C3": _c3_long_versus_local,
+    "C4": _c4_memory,
+}
 """One rule per claim (L4 and T4 share theirs), each a small function of
 the measurements and thresholds."""
 
+CLAIMS = tuple(RULES)
+
 
 def claim_verdicts(
-    measurements: dict, thresholds: dict | None = None
+    measurements: dict,
+    thresholds: dict | None = None,
+    claims: list[str] | tuple[str, ...] = CLAIMS,
 ) -> list[ClaimVerdict]:
-    """One verdict per claim, L1-L4, T1-T4, C1-C4, from ``measurements``
-    (see :data:`MEASUREMENT_KEYS`) and :data:`THRESHOLDS` (or
-    ``thresholds``, which must name the same keys), by the :data:`RULES`.
+    """One verdict for each of ``claims`` (by default all twelve, L1-L4,
+    T1-T4, C1-C4), from ``measurements`` (see :data:`MEASUREMENT_KEYS`;
+    each claim needs the keys :data:`NEEDS` lists) and :data:`THRESHOLDS`
+    (or ``thresholds``, which may only set the same keys).
 
     Raises ``TypeError``/``ValueError`` for missing keys, non-numbers,
     accuracies outside [0, 1], fewer than three seeds or unequal seeds.
     """
+    if not isinstance(measurements, dict):
+        kind = type(measurements).__name__
+        raise TypeError(f"measurements must be a dict, got {kind}")
+    unknown = set(claims) - set(RULES)
+    if unknown or not claims:
+        raise ValueError(
+            f"claims must name some of {CLAIMS}, got {claims!r}"
+        )
+    missing = sorted(
+        {k for c in claims for k in NEEDS[c] if k not in measurements}
+    )
+    if missing:
+        raise ValueError(f"measurements lack {missing}")
     th = dict(THRESHOLDS)
     if thresholds is not None:
         if not isinstance(thresholds, dict) or set(thresholds) - set(th):
             raise ValueError(f"thresholds may only set {sorted(th)}")
         th.update(thresholds)
     evidence = _Evidence(measurements, th)
-    out = []
-    for rule in RULES:
-        found = rule(evidence)
-        out.extend(found if isinstance(found, list) else [found])
-    order = [f"{p}{i}" for p in "LTC" for i in range(1, 5)]
-    return sorted(out, key=lambda v: order.index(v.claim))
+    out = {}
+    for claim in CLAIMS:
+        if claim in claims and claim not in out:
+            found = RULES[claim](evidence)
+            for v in found if isinstance(found, list) else [found]:
+                out[v.claim] = v
+    return [out[c] for c in CLAIMS if c in claims]

@@ -11,7 +11,11 @@ from torch.utils.data import DataLoader
 from ..training import fit
 from ..utils import check_tensor
 
-__all__ = ["input_gradient_by_step", "gradient_norm_trace"]
+__all__ = [
+    "input_gradient_by_step",
+    "block_gradient_norms",
+    "gradient_norm_trace",
+]
 
 
 def _check_model(model) -> None:
@@ -78,4 +82,33 @@ def gradient_norm_trace(
         clip_grad_norm=clip_grad_norm,
         gradient_norms=norms,
     )
+    return norms
+
+
+def block_gradient_norms(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> list[float]:
+    """How strongly the loss reacts to each block of a
+    :class:`kd_lib.TCNClassifier`: the norm of ``d loss / d output`` of
+    every temporal block, first block first, for the cross-entropy of
+    ``model(x)`` on labels ``y``. A gradient that vanishes through depth
+    falls from the last block to the first; the model is left unchanged."""
+    _check_model(model)
+    check_tensor(x, "x", ndim=3, floating=True)
+    check_tensor(y, "y", ndim=1, floating=False)
+    outputs = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        outputs.append(output)
+
+    hooks = [b.register_forward_hook(keep) for b in model.tcn.blocks]
+    try:
+        with torch.enable_grad():
+            F.cross_entropy(model(x), y).backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    norms = [float(o.grad.norm()) for o in outputs]
+    model.zero_grad(set_to_none=True)
     return norms

@@ -10,8 +10,8 @@ the same test set, item by item.
   smoothing; :func:`train_settings` trains many at once (a search), and
   :func:`run_arms` trains the arms by name.
 - :func:`subset`: a stratified share of the training set (the few-label
-  settings); :func:`tuned_lrs`: the learning rates chosen on validation
-  data by the stored ``lr_search``.
+  settings). The settings chosen on validation data are stored by
+  :mod:`kd_lib.runners.ladder`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from .comparison import best_setting
 from .data import SequenceSplits
 from .distill import (
     agreement,
@@ -37,7 +36,6 @@ from .multiseed import (
     hard_label_loss,
     train_grouped,
 )
-from .results import load_results
 from .utils import check_int, check_tensor, set_seed
 
 __all__ = [
@@ -58,8 +56,6 @@ __all__ = [
     "run_arms",
     "stratified_label_mask",
     "subset",
-    "tuned_lrs",
-    "tuned_lr",
 ]
 
 STUDENT = {"channels": [8, 8, 8, 8, 8], "kernel_size": 3}
@@ -601,33 +597,3 @@ def subset(
         y_train=splits.y_train[mask],
         lengths_train=None if lengths is None else lengths[mask],
     ), mask
-
-
-def tuned_lrs(records: list[dict] | None = None) -> dict[str, float]:
-    """The learning rate of every arm, as picked on validation data (by
-    :func:`kd_lib.comparison.best_setting`: the best mean final validation
-    accuracy over seeds and training-set sizes) from the search ``records``
-    (default: the stored ``lr_search`` on the digits). Only ``scratch`` and
-    ``soft`` are searched: ``pseudo`` and ``scratch_longer`` train on hard
-    labels and take ``scratch``'s rate, ``finetuned`` takes ``soft``'s."""
-    if records is None:
-        records = load_results("lr_search")["records"]
-    best = {
-        arm: best_setting(
-            [r for r in records if r["arm"] == arm],
-            lambda r: r["val_accuracy"][-1],
-        )
-        for arm in ("scratch", "soft")
-    }
-    return {
-        "scratch": best["scratch"],
-        "pseudo": best["scratch"],
-        "soft": best["soft"],
-        "finetuned": best["soft"],
-        "scratch_longer": best["scratch"],
-    }
-
-
-def tuned_lr(arm: str) -> float:
-    """:func:`tuned_lrs` for one arm."""
-    return tuned_lrs()[arm]

@@ -24,7 +24,6 @@ __all__ = [
     "SequenceSplits",
     "digits_splits",
     "make_loader",
-    "jitter_digits",
     "digits_loaders",
     "recall_at_distance",
     "load_japanese_vowels",
@@ -393,43 +392,6 @@ def make_loader(
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
-    )
-
-
-def jitter_digits(x: torch.Tensor, max_shift: int = 1) -> torch.Tensor:
-    """Shift each 8×8 digit of ``x`` ``(batch, 64, 1)`` by a random whole
-    number of pixels in ``[-max_shift, max_shift]`` along each axis, filling
-    with blank (0).
-
-    The data augmentation of Hinton et al.'s MNIST teacher ("jittered"
-    inputs), for training a teacher that knows more than its labels. Uses
-    the global random generator (seeded by :func:`kd_lib.set_seed`).
-    """
-    check_int(max_shift, "max_shift", minimum=0)
-    if (
-        not isinstance(x, torch.Tensor)
-        or x.dim() != 3
-        or x.shape[1:] != (DIGITS_LENGTH, 1)
-    ):
-        got = (
-            tuple(x.shape)
-            if isinstance(x, torch.Tensor)
-            else type(x).__name__
-        )
-        raise ValueError(
-            f"x must be a (batch, 64, 1) tensor of digits, got {got}"
-        )
-    images = x.reshape(-1, 8, 8)
-    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
-    shifts = torch.randint(
-        0, 2 * max_shift + 1, (len(x), 2), device=x.device
-    )
-    # (batch, 8)
-    rows = shifts[:, 0, None] + torch.arange(8, device=x.device)
-    cols = shifts[:, 1, None] + torch.arange(8, device=x.device)
-    batch = torch.arange(len(x), device=x.device)[:, None, None]
-    return padded[batch, rows[:, :, None], cols[:, None, :]].reshape(
-        x.shape
     )
 
 

@@ -24,7 +24,6 @@ __all__ = [
     "per_step_loss",
     "hint_loss",
     "similarity_loss",
-    "ensemble_logits",
     "entropy",
     "agreement",
 ]
@@ -334,25 +333,6 @@ def similarity_loss(
         teacher_states.detach()
     )
     return difference.pow(2).mean()
-
-
-def ensemble_logits(
-    teachers: list[nn.Module],
-    x: torch.Tensor,
-    lengths: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """An ensemble's logits: the mean of its members' log-probabilities (the
-    normalised geometric mean of their distributions), ``(n, classes)``.
-    ``lengths``: those of right-padded sequences (see
-    :func:`teacher_logits`)."""
-    if not teachers:
-        raise ValueError("teachers must hold at least one model")
-    return torch.stack(
-        [
-            torch.log_softmax(teacher_logits(t, x, lengths=lengths), -1)
-            for t in teachers
-        ]
-    ).mean(0)
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:

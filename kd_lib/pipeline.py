@@ -137,12 +137,13 @@ class PipelineResult:
 
     def table(self, caption: str | None = None) -> Table:
         """The book's comparison table (accuracy, paired difference from
-        ``scratch``, verdict; :func:`kd_lib.report.arms_table`), with
+        ``scratch`` over seeds and test items, verdict;
+        :func:`kd_lib.report.arms_table`), with
         chance and the teacher above the arms and the classes named in
         the caption."""
         names = ", ".join(str(c) for c in self.class_names)
         return arms_table(
-            self.test_accuracy,
+            self.arms,
             self.teacher_test_accuracy,
             chance=self.chance,
             caption=caption or f"{len(self.class_names)} classes: {names}",

@@ -18,6 +18,9 @@ PALETTE = {
     "scratch": "#999999",
     "distilled": "#d9822b",
     "finetuned": "#2e8b57",
+    "pseudo": "#5f9ea0",
+    "smooth": "#8e6bb3",
+    "class_average": "#c7a41f",
     "lstm": "#1f4e79",
     "tcn": "#d9822b",
 }

@@ -21,9 +21,8 @@ from .utils import load_checkpoint
 __all__ = [
     "CHECKPOINT_DIR",
     "DIGITS_TEACHER",
-    "DIGITS_TEACHERS",
+    "DIGITS_CHECKPOINT",
     "make_digits_teacher",
-    "checkpoint_path",
     "load_digits_teacher",
     "VOWELS_TEACHER",
     "make_vowels_teacher",
@@ -53,55 +52,20 @@ DIGITS_TEACHER = {
 """Architecture and training recipe of the sequential-digits LSTM
 teacher."""
 
-DIGITS_TEACHERS = {
-    "lstm": {"seed": 0},
-    "lstm_seed1": {"seed": 1},
-    "lstm_seed3": {"seed": 3},
-    "lstm_jitter_dropout": {"seed": 0, "dropout": 0.3, "jitter": True},
-}
-"""The committed teachers: the book's teacher (``"lstm"``), two more seeds
-of the same recipe (with it, an ensemble of three), and one trained like
-Hinton et al.'s MNIST teacher, with dropout between its layers and inputs
-jittered by one pixel. Each entry overrides :data:`DIGITS_TEACHER`'s seed,
-dropout (0) and jitter (off).
-
-Seed 2 of the same recipe is missing on purpose: that run failed to learn
-(its best validation accuracy was 39 %, at epoch 3), an LSTM that did not
-converge under a recipe that works for seeds 0, 1 and 3. It was replaced by
-seed 3; the failure is part of the record, not hidden (see the
-LSTM-versus-TCN chapter's L4)."""
+DIGITS_CHECKPOINT = "digits_lstm_teacher.pt"
 
 
-def _check_name(name: str) -> dict:
-    if name not in DIGITS_TEACHERS:
-        raise ValueError(
-            f"unknown teacher {name!r}; the committed ones are "
-            f"{sorted(DIGITS_TEACHERS)}"
-        )
-    return DIGITS_TEACHERS[name]
+def make_digits_teacher() -> LSTMClassifier:
+    """An untrained LSTM with the digits teacher's architecture."""
+    return LSTMClassifier(**DIGITS_TEACHER["model"])
 
 
-def make_digits_teacher(name: str = "lstm") -> LSTMClassifier:
-    """An untrained LSTM with the architecture of teacher ``name``."""
-    dropout = _check_name(name).get("dropout", 0.0)
-    return LSTMClassifier(**DIGITS_TEACHER["model"], dropout=dropout)
-
-
-def checkpoint_path(name: str = "lstm") -> Path:
-    """Where teacher ``name``'s committed weights live (inside
-    the installed package)."""
-    _check_name(name)
-    return CHECKPOINT_DIR / (
-        "digits_lstm_teacher.pt" if name == "lstm" else f"digits_{name}.pt"
-    )
-
-
-def load_digits_teacher(name: str = "lstm") -> tuple[nn.Module, dict]:
-    """Committed teacher ``name`` (default: the book's teacher), trained on
-    (unpermuted) sequential digits, in eval mode on the CPU, and its
-    metadata (recipe, best epoch, test accuracy)."""
-    model = make_digits_teacher(name)
-    metadata = load_checkpoint(model, checkpoint_path(name))
+def load_digits_teacher() -> tuple[nn.Module, dict]:
+    """The book's teacher, trained on (unpermuted) sequential digits, in
+    eval mode on the CPU, and its metadata (recipe, best epoch, test
+    accuracy)."""
+    model = make_digits_teacher()
+    metadata = load_checkpoint(model, CHECKPOINT_DIR / DIGITS_CHECKPOINT)
     return model.eval(), metadata
 
 
@@ -154,16 +118,15 @@ def load_vowels_teacher(padding: str = "left") -> tuple[nn.Module, dict]:
 
 DIGITS_STUDENT = {
     "seed": 0,
-    "arm": "soft",
-    "teacher": "lstm",
+    "arm": "finetuned",
     "checkpoint": "digits_tcn_student.pt",
 }
-"""The distilled student the deployment chapter deploys: the book's
-student (:data:`kd_lib.arms.STUDENT`) trained on the book's teacher's
-soft labels by the ``soft`` arm of :func:`kd_lib.arms.run_arms`, at
-the learning rate chosen on validation data
-(:func:`kd_lib.arms.tuned_lr`), for the stated seed 0: not the best
-of several seeds."""
+"""The student the streaming and runtime chapters deploy: the four-step
+product, the book's student (:data:`kd_lib.arms.STUDENT`) distilled from
+the book's teacher and fine-tuned exactly like seed 0 of the ``finetuned``
+arm of the stored ladder on all the digits (``python -m
+kd_lib.runners.checkpoints student``): the stated seed, not the best of
+several."""
 
 
 def load_digits_student() -> tuple[nn.Module, dict]:

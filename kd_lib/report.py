@@ -12,9 +12,16 @@ import html
 import re
 import textwrap
 
-from .comparison import mean_and_spread, paired_difference, verdict
+from .comparison import (
+    PairedDifference,
+    family_note,
+    mean_and_spread,
+    paired_bootstrap,
+    paired_difference,
+    verdict,
+)
 
-__all__ = ["Table", "format_table", "arms_table"]
+__all__ = ["Table", "format_table", "arms_table", "arm_difference"]
 
 
 # A cell that reads as a number ("96.5", "+0.6", "-3", "2,018", "12 %",
@@ -128,61 +135,125 @@ class Table:
         )
 
 
+def _setting(arm) -> str:
+    """``"lr 3e-03, wd 1e-03, ε 0.4"`` from a stored record or a live
+    result; ``""`` for plain accuracies."""
+    setting = (
+        arm.get("setting")
+        if isinstance(arm, dict)
+        else getattr(arm, "setting", None)
+    )
+    if not setting:
+        return ""
+    parts = [f"lr {setting['lr']:.0e}", f"wd {setting['weight_decay']:g}"]
+    for key, name in (("epsilon", "ε"), ("weight", "weight")):
+        if setting.get(key):
+            parts.append(f"{name} {setting[key]:g}")
+    return ", ".join(parts)
+
+
+def _accuracies(arm) -> list[float]:
+    if isinstance(arm, dict):
+        return list(arm["test_accuracy"])
+    return list(getattr(arm, "test_accuracy", arm))
+
+
+def arm_difference(a, b) -> PairedDifference:
+    """Arm ``b`` minus arm ``a``: the paired bootstrap over seeds and test
+    items (:func:`kd_lib.comparison.paired_bootstrap`) when both record
+    which items each seed got right (a stored record or an
+    :class:`kd_lib.arms.ArmResult`), else the paired t-interval over seeds
+    of their test accuracies."""
+    correct = [
+        (r.get("test_correct") if isinstance(r, dict) else None)
+        or getattr(r, "test_correct", None)
+        for r in (a, b)
+    ]
+    if all(correct):
+        return paired_bootstrap(
+            *[[[int(c) for c in s] for s in arm] for arm in correct]
+        )
+    return paired_difference(_accuracies(a), _accuracies(b))
+
+
 def arms_table(
-    accuracies: dict[str, list[float]],
+    arms: dict,
     teacher_accuracy: float | None = None,
     baseline: str = "scratch",
     caption: str | None = None,
     chance: tuple | None = None,
+    pairs: tuple = (),
 ) -> Table:
-    """The book's comparison table: per arm, test accuracy (mean ± sd over
-    seeds), the paired difference from ``baseline`` with its 95 % interval,
-    and the verdict :func:`kd_lib.comparison.verdict` words from that
-    interval.
+    """The book's comparison table: per arm, its chosen setting, test
+    accuracy (mean ± sd over seeds), the paired difference from
+    ``baseline`` with its 95 % interval (:func:`arm_difference`), and the
+    verdict :func:`kd_lib.comparison.verdict` words from that interval.
 
-    ``accuracies`` maps each arm to its per-seed test accuracies (same seed
-    order for every arm). An arm whose values equal the baseline's seed for
-    seed is marked identical (for example pseudo-labels that equal the true
-    labels). ``chance``: ``(majority class, its share of the test set)``,
-    shown above the teacher.
+    ``arms`` maps each arm to its stored record, its live
+    :class:`kd_lib.arms.ArmResult`, or its per-seed test accuracies (same
+    seed order for every arm). An arm that is the baseline's computation
+    (``same_as``, or equal values) is marked identical, not compared.
+    ``pairs``: further comparisons ``(a, b)`` shown as rows ``b − a``.
+    ``chance``: ``(majority class, its share of the test set)``, shown
+    above the teacher. The caption ends with the family of comparisons the
+    table makes (:func:`kd_lib.comparison.family_note`).
     """
-    if baseline not in accuracies:
+    if baseline not in arms:
         raise KeyError(
-            f"the baseline {baseline!r} is not among the arms "
-            f"{list(accuracies)}"
+            f"the baseline {baseline!r} is not among the arms {list(arms)}"
         )
     rows = []
     if chance is not None:
-        name, share = chance
         rows.append(
-            [f"chance (always {name})", f"{100 * share:.1f}", "", ""]
+            [
+                f"chance (always {chance[0]})",
+                "",
+                f"{100 * chance[1]:.1f}",
+                "",
+                "",
+            ]
         )
     if teacher_accuracy is not None:
         rows.append(
             [
                 "LSTM teacher (n = 1)",
+                "",
                 f"{100 * teacher_accuracy:.1f}",
                 "",
                 "",
             ]
         )
-    base = list(accuracies[baseline])
-    for arm, values in accuracies.items():
-        cell = mean_and_spread(values).format()
-        if arm == baseline:
-            rows.append([arm, cell, "(baseline)", ""])
-        elif list(values) == base:
-            rows.append([arm, cell, f"identical to {baseline}", ""])
+    base = _accuracies(arms[baseline])
+    comparisons = 0
+    for name, arm in arms.items():
+        values = _accuracies(arm)
+        row = [name, _setting(arm), mean_and_spread(values).format()]
+        same = (
+            arm.get("same_as")
+            if isinstance(arm, dict)
+            else getattr(arm, "same_as", None)
+        )
+        if name == baseline:
+            rows.append(row + ["(baseline)", ""])
+        elif same or values == base:
+            rows.append(row + [f"identical to {same or baseline}", ""])
         else:
-            d = paired_difference(base, values)
-            rows.append([arm, cell, d.format(), verdict(d)])
+            d = arm_difference(arms[baseline], arm)
+            rows.append(row + [d.format(), verdict(d)])
+            comparisons += 1
+    for a, b in pairs:
+        d = arm_difference(arms[a], arms[b])
+        rows.append([f"{b} − {a}", "", "", d.format(), verdict(d)])
+        comparisons += 1
+    note = family_note(comparisons) if comparisons else ""
     return Table(
         [
             "arm",
+            "chosen on validation",
             f"test accuracy (%), mean ± sd, n = {len(base)}",
             f"minus {baseline}",
             "verdict",
         ],
         rows,
-        caption=caption,
+        caption=" ".join(p for p in (caption, note) if p) or None,
     )

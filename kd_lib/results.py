@@ -8,7 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["RESULTS_DIR", "stored_names", "load_results", "arm_values"]
+__all__ = [
+    "RESULTS_DIR",
+    "stored_names",
+    "load_results",
+    "arm_records",
+]
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
@@ -32,20 +37,15 @@ def load_results(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def arm_values(
-    records: list[dict], arm: str, metric: str = "test_accuracy", **where
-) -> list[float]:
-    """Per-seed values of ``metric`` for ``arm`` from stored records
-    matching ``where`` (for example ``fraction=0.1``); exactly one record
-    must match."""
-    matches = [
-        r
+def arm_records(records: list[dict], **where) -> dict[str, dict]:
+    """The stored record of every arm matching ``where`` (for example
+    ``fraction=0.05``), keyed by arm in stored order: what
+    :func:`kd_lib.report.arms_table` takes."""
+    found = {
+        r["arm"]: r
         for r in records
-        if r["arm"] == arm and all(r.get(k) == v for k, v in where.items())
-    ]
-    if len(matches) != 1:
-        raise KeyError(
-            f"{len(matches)} records match arm={arm!r}, {where}; expected "
-            "exactly one"
-        )
-    return list(matches[0][metric])
+        if all(r.get(k) == v for k, v in where.items())
+    }
+    if not found:
+        raise KeyError(f"no stored record matches {where}")
+    return found

@@ -196,16 +196,12 @@ def default_loss(
     return F.cross_entropy(outputs, targets, ignore_index=UNLABELLED)
 
 
-def _call(model: nn.Module, x, device, augment=None) -> torch.Tensor:
+def _call(model: nn.Module, x, device) -> torch.Tensor:
     """``model(x)`` for a tensor batch, ``model(values, lengths)`` for a
-    :class:`Padded` one (``augment`` sees the values)."""
+    :class:`Padded` one."""
     if isinstance(x, Padded):
-        values = x.values.to(device)
-        if augment is not None:
-            values = augment(values)
-        return model(values, x.lengths)
-    x = x.to(device)
-    return model(x if augment is None else augment(x))
+        return model(x.values.to(device), x.lengths)
+    return model(x.to(device))
 
 
 def _check_loader(loader, name: str) -> None:
@@ -292,7 +288,7 @@ class _KeepBest:
             self.history.best_epoch = epochs - 1
 
 
-def _check_train(model, train_loader, val_loader, augment, select_by):
+def _check_train(model, train_loader, val_loader, select_by):
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"model must be a torch.nn.Module, got {type(model).__name__}"
@@ -300,11 +296,6 @@ def _check_train(model, train_loader, val_loader, augment, select_by):
     _check_loader(train_loader, "train_loader")
     if val_loader is not None:
         _check_loader(val_loader, "val_loader")
-    if augment is not None and not callable(augment):
-        raise TypeError(
-            "augment must be callable or None, got "
-            f"{type(augment).__name__}"
-        )
     if select_by not in SELECT_BY:
         raise ValueError(
             f"select_by must be one of {SELECT_BY}, got {select_by!r}"
@@ -328,7 +319,6 @@ def train(
     clip_grad_norm: float | None = 1.0,
     select_by: str = "val_accuracy",
     cosine_schedule: bool = False,
-    augment=None,
     device: torch.device | str | None = None,
     show_progress: bool = True,
 ) -> History:
@@ -342,23 +332,20 @@ def train(
     - ``cosine_schedule``: decay the learning rate from ``lr`` to 0 along a
       half cosine over the epochs (long runs settle better), else keep it
       fixed.
-    - ``augment``: a function applied to each training batch's inputs (for
-      example :func:`kd_lib.data.jitter_digits`; the padded values of a
-      :class:`kd_lib.Padded` batch); validation never sees it.
     - ``select_by``: which epoch's weights to keep at the end: best
       validation accuracy (ties go to the lower validation loss), lowest
       validation loss, or simply the last epoch.
 
     Returns a :class:`History`. The model is left on ``device``.
     """
-    _check_train(model, train_loader, val_loader, augment, select_by)
+    _check_train(model, train_loader, val_loader, select_by)
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
     loss_fn = loss_fn or default_loss
 
     def batch_loss(batch):
         x, *targets = batch
-        outputs = _call(model, x, device, augment)
+        outputs = _call(model, x, device)
         loss = loss_fn(outputs, *[t.to(device) for t in targets])
         return loss, len(x.values if isinstance(x, Padded) else x)
 

@@ -137,29 +137,6 @@ def test_bad_input_raises_clear_errors(call, error):
         call()
 
 
-def test_jitter_moves_whole_digits_by_at_most_one_pixel():
-    x = kd_lib.digits_splits().x_train[:50]
-    kd_lib.set_seed(0)
-    jittered = kd_lib.data.jitter_digits(x)
-    assert jittered.shape == x.shape
-    # every jittered digit is some shift of the original (with blank fill)
-    images = torch.nn.functional.pad(x.view(-1, 8, 8), (1, 1, 1, 1))
-    for i in range(len(x)):
-        shifts = [
-            images[i, r : r + 8, c : c + 8]
-            for r in range(3)
-            for c in range(3)
-        ]
-        assert any(torch.equal(jittered[i].view(8, 8), s) for s in shifts)
-    assert not torch.equal(jittered, x)
-    assert torch.equal(kd_lib.data.jitter_digits(x, max_shift=0), x)
-
-
-def test_jitter_rejects_non_digits():
-    with pytest.raises(ValueError):
-        kd_lib.data.jitter_digits(torch.zeros(4, 32, 1))
-
-
 def test_vowels_are_standardised_left_padded_and_split_by_speaker():
     s = kd_lib.vowels_splits()
     assert s.sizes() == {"train": 225, "val": 45, "test": 370}

@@ -70,38 +70,43 @@ def test_bad_labels_are_rejected():
         )
 
 
-# --------------------------------------------------------------- gap closed
+# ------------------------------------------------------------- ladder rungs
 
 
-def test_gap_closed_arithmetic_and_hintons_mnist_numbers():
-    assert distillation_study.gap_closed(0.95, 0.90, 1.00) == pytest.approx(
-        0.5
+def _ladder_records(fraction=0.5):
+    """Two seeds, four test items: soft gets one more item right than
+    every other arm on both seeds."""
+    base = ["1100", "1010"]
+    soft = ["1110", "1011"]
+    records = []
+    for arm in kd_lib.arms.ARMS:
+        correct = soft if arm in ("soft", "finetuned") else base
+        records.append(
+            {
+                "arm": arm,
+                "fraction": fraction,
+                "n_train": 10,
+                "test_correct": correct,
+                "test_accuracy": [c.count("1") / 4 for c in correct],
+            }
+        )
+    return records
+
+
+def test_rungs_pair_the_right_arms():
+    found = distillation_study.rung_differences(
+        _ladder_records(), fraction=0.5
     )
-    assert distillation_study.gap_closed(1.00, 0.90, 1.00) == pytest.approx(
-        1.0
+    assert found["soft − scratch"].mean == pytest.approx(0.25)
+    assert found["soft − smooth"].mean == pytest.approx(0.25)
+    assert found["finetuned − soft"].mean == 0.0
+    assert found["soft − scratch"].items == 4
+    table = distillation_study.rung_table(
+        _ladder_records(), [0.5], ["soft − scratch", "finetuned − soft"]
     )
-    assert distillation_study.gap_closed(0.90, 0.90, 1.00) == 0.0
-    # distillation hurt
-    assert distillation_study.gap_closed(0.85, 0.90, 1.00) == pytest.approx(
-        -0.5
-    )
-    teacher, alone, distilled = (1 - e / 10_000 for e in (67, 146, 74))
-    # ~0.91
-    assert distillation_study.gap_closed(
-        distilled, alone, teacher
-    ) == pytest.approx(72 / 79)
-
-
-def test_gap_closed_needs_a_gap_and_numbers():
-    with pytest.raises(ValueError, match="no gap"):
-        distillation_study.gap_closed(0.9, 0.95, 0.95)
-    with pytest.raises(ValueError, match="no gap"):
-        distillation_study.gap_closed(0.9, 0.97, 0.95)
-    with pytest.raises(TypeError):
-        distillation_study.gap_closed("0.9", 0.8, 0.95)
-
-
-# --------------------------------------------------------------- formatting
+    assert "2 comparisons" in repr(table)
+    with pytest.raises(KeyError):
+        distillation_study.rung_differences(_ladder_records(), fraction=0.1)
 
 
 def test_format_mean_spread():

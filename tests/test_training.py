@@ -274,35 +274,6 @@ def test_evaluate_works_for_a_model_without_parameters():
     )
 
 
-def test_augment_is_applied_to_training_batches_only():
-    seen = []
-
-    def spy(x):
-        seen.append(x.shape[0])
-        return x
-
-    x, y = torch.randn(20, 8, 1), torch.randint(0, 3, (20,))
-    model = kd_lib.TCNClassifier(1, 3, channels=[2])
-    kd_lib.train(
-        model,
-        kd_lib.make_loader(x, y, batch_size=8),
-        kd_lib.make_loader(x, y, batch_size=20),
-        epochs=1,
-        augment=spy,
-        show_progress=False,
-    )
-    # three training batches, never the validation batch
-    assert seen == [8, 8, 4]
-    with pytest.raises(TypeError):
-        kd_lib.train(
-            model,
-            kd_lib.make_loader(x, y),
-            epochs=1,
-            augment="jitter",
-            select_by="last",
-        )
-
-
 def test_a_nan_loss_stops_training_and_names_the_epoch_and_batch():
     x, y = torch.randn(24, 8, 1), torch.randint(0, 3, (24,))
     x[20, 3, 0] = float("nan")  # in the third batch of 8, unshuffled

@@ -45,6 +45,7 @@ from ..utils import check_int, check_tensor
 from .streaming import LSTMStep, TCNStep
 
 __all__ = [
+    "int8_dot_product",
     "cpp_compiler",
     "script_step",
     "compile_step",
@@ -110,6 +111,27 @@ def script_step(step: nn.Module) -> torch.jit.ScriptModule:
 # --------------------------------------------------------- torch.compile
 
 
+def int8_dot_product() -> list[str]:
+    """The CPU's instructions for int8 dot products (``avx512_vnni``,
+    ``avx_vnni``, ``amx_int8``), from ``/proc/cpuinfo``; empty when it has
+    none, or on a system without that file. Without them an int8 matrix
+    product has no fast path, and int8 is rarely faster than float."""
+    wanted = ("avx512_vnni", "avx_vnni", "amx_int8")
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(
+                (
+                    line.split(":", 1)[1].split()
+                    for line in f
+                    if line.startswith("flags")
+                ),
+                [],
+            )
+    except OSError:
+        return []
+    return [name for name in wanted if name in flags]
+
+
 def cpp_compiler() -> str | None:
     """Path of the C++ compiler ``torch.compile`` would use on the CPU, or
     ``None`` where there is none (then :func:`compile_step` cannot run)."""
@@ -126,7 +148,9 @@ def compile_step(step: nn.Module, batch_size: int = 1):
     and the seconds compiling took.
 
     Raises ``RuntimeError`` without a C++ compiler. LSTM steps do not
-    compile: Dynamo does not trace ``nn.LSTM`` (it raises ``Unsupported``).
+    compile this way: with ``fullgraph=True`` Dynamo cannot capture
+    ``nn.LSTM`` in one graph (it raises ``Unsupported``); without it, it
+    would fall back to eager PyTorch for the LSTM.
     """
     _check_step(step)
     check_int(batch_size, "batch_size")

@@ -1,65 +1,44 @@
 """The distillation chapter's tables and figures, read from the stored
-runs (``python -m kd_lib.runners data_fraction teachers vowels
-omitted_class``): soft against hard labels by the share of the training
-set, the fine-tuning step against its control, a verdict per setting, the
-share of the teacher-student gap closed, and Hinton et al.'s omitted-class
-correction."""
+runs (``python -m kd_lib.runners data_fraction vowels omitted_class``):
+the ladder of controls by the share of the training set, each rung's
+paired difference over seeds and test items, and Hinton et al.'s
+omitted-class correction."""
 
 from __future__ import annotations
-
-import statistics
 
 import matplotlib.pyplot as plt
 import torch
 
-from ..arms import ARMS
-from ..comparison import mean_and_spread, paired_difference, verdict
+from ..arms import TRAINED
+from ..comparison import family_note, mean_and_spread, verdict
 from ..plotting import PALETTE, plot_paired_gain
-from ..report import Table
-from ..results import arm_values
+from ..report import Table, arm_difference
+from ..results import arm_records
 from ..utils import check_tensor
 
 __all__ = [
-    "gap_closed",
+    "RUNGS",
     "omitted_class_accuracy",
     "best_bias",
-    "fraction_table",
-    "plot_fraction_study",
-    "finetune_table",
-    "verdict_table",
+    "chosen_table",
+    "rung_differences",
+    "rung_table",
+    "plot_rungs",
 ]
 
-
-def _cell(values) -> str:
-    return mean_and_spread(values).format()
-
-
-def gap_closed(distilled: float, scratch: float, teacher: float) -> float:
-    """Share of the teacher–student gap that distillation closes:
-    ``(distilled − scratch) / (teacher − scratch)``, from accuracies.
-
-    1 means the distilled student matches the teacher, 0 that distillation
-    did nothing, a negative value that it hurt. Hinton et al.'s MNIST net:
-    test errors 146 (alone) and 74 (distilled) against the teacher's 67 give
-    0.91.
-    """
-    for name, value in (
-        ("distilled", distilled),
-        ("scratch", scratch),
-        ("teacher", teacher),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(
-                f"{name} must be a number (an accuracy), got "
-                f"{type(value).__name__}"
-            )
-    if teacher <= scratch:
-        raise ValueError(
-            f"no gap to close: the teacher ({teacher}) is not better than "
-            "the "
-            f"student from scratch ({scratch})"
-        )
-    return (distilled - scratch) / (teacher - scratch)
+RUNGS = {
+    "soft − scratch": ("scratch", "soft"),
+    "smooth − scratch": ("scratch", "smooth"),
+    "class average − scratch": ("scratch", "class_average"),
+    "soft − smooth": ("smooth", "soft"),
+    "soft − class average": ("class_average", "soft"),
+    "finetuned − soft": ("soft", "finetuned"),
+    "finetuned − soft longer": ("soft_longer", "finetuned"),
+    "scratch longer − scratch": ("scratch", "scratch_longer"),
+}
+"""The comparisons the chapter reads off the ladder, each ``b − a`` as
+``(a, b)``: the gain of each kind of soft target over the true labels,
+per-input soft labels against the two controls, and the extra epochs."""
 
 
 def omitted_class_accuracy(
@@ -100,175 +79,88 @@ def best_bias(
     return biases[max(range(len(biases)), key=lambda i: (scores[i], -i))]
 
 
-def fraction_table(records: list[dict], fractions: list[float]) -> Table:
-    """Per share of the training set: its size and epochs, each arm's
-    accuracy (mean ± sd), and the paired gain of soft over hard labels with
-    its verdict."""
+def _chosen(setting: dict) -> str:
+    text = f"{setting['lr']:.0e}, wd {setting['weight_decay']:g}"
+    if setting.get("epsilon"):
+        text += f", ε {setting['epsilon']:g}"
+    return text
+
+
+def chosen_table(records: list[dict], fractions) -> Table:
+    """The setting the search chose for every trained arm at every share
+    of the training set: learning rate, weight decay and, for ``smooth``,
+    the smoothing ``ε``."""
+    arms = [a for a in TRAINED if a != "pseudo"]
     rows = []
     for f in fractions:
-        get = {
-            arm: arm_values(records, arm, fraction=f)
-            for arm in ("scratch", "soft", "finetuned")
-        }
-        first = next(
-            r for r in records if r["fraction"] == f and r["arm"] == "soft"
-        )
-        gain = paired_difference(get["scratch"], get["soft"])
+        found = arm_records(records, fraction=f)
         rows.append(
-            [
-                f"{100 * f:g} %",
-                first["n_train"],
-                first["epochs"],
-                *(_cell(get[a]) for a in ("scratch", "soft", "finetuned")),
-                gain.format(unit=""),
-                verdict(gain),
-            ]
+            [f"{100 * f:g} %"]
+            + [_chosen(found[a]["setting"]) for a in arms]
         )
     return Table(
-        [
-            "share",
-            "digits",
-            "epochs",
-            "hard labels (%)",
-            "soft (%)",
-            "soft + fine-tuned (%)",
-            "soft minus hard (points)",
-            "verdict",
-        ],
+        ["share"] + arms,
         rows,
+        caption="Chosen on validation data: learning rate, weight decay "
+        "(wd) and smoothing (ε). pseudo takes scratch's setting when the "
+        "teacher's arg-max is the true label on every training input.",
     )
 
 
-def plot_fraction_study(
-    records: list[dict], fractions: list[float], teacher_accuracy: float
-):
-    """Left: test accuracy of each arm against the share of the training
-    set; right: the paired gain of soft over hard labels with its 95 %
-    interval."""
-    fig, (ax_acc, ax_gain) = plt.subplots(1, 2, figsize=(9, 3.6))
-    xs = [100 * f for f in fractions]
-    for arm, key in (
-        ("scratch", "scratch"),
-        ("soft", "distilled"),
-        ("finetuned", "finetuned"),
-    ):
-        values = (
-            torch.tensor(
-                [arm_values(records, arm, fraction=f) for f in fractions]
-            )
-            * 100
-        )
-        ax_acc.errorbar(
-            xs,
-            values.mean(1),
-            yerr=values.std(1),
-            marker="o",
-            capsize=3,
-            color=PALETTE[key],
-            label="hard labels" if arm == "scratch" else arm,
-        )
-    ax_acc.axhline(
-        100 * teacher_accuracy,
-        color=PALETTE["teacher"],
-        linestyle="--",
-        label="teacher",
-    )
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.legend(loc="lower right")
-    gains = [
-        paired_difference(
-            arm_values(records, "scratch", fraction=f),
-            arm_values(records, "soft", fraction=f),
-        )
-        for f in fractions
-    ]
-    plot_paired_gain(xs, gains, ax=ax_gain)
-    ax_gain.set_ylabel("soft minus hard labels (points)")
-    for ax in (ax_acc, ax_gain):
-        ax.set_xscale("log")
-        ax.set_xticks(xs, [f"{x:g}" for x in xs])
-        ax.minorticks_off()
-        ax.set_xlabel("share of the training digits (%)")
-    return fig
+def rung_differences(records: list[dict], rungs=RUNGS, **where) -> dict:
+    """Each comparison of ``rungs`` (by name) on the stored arms matching
+    ``where`` (for example ``fraction=0.05``), as a paired bootstrap over
+    seeds and test items (:func:`kd_lib.report.arm_difference`)."""
+    arms = arm_records(records, **where)
+    return {
+        name: arm_difference(arms[a], arms[b])
+        for name, (a, b) in rungs.items()
+    }
 
 
-def finetune_table(
-    records: list[dict], fractions: list[float]
-) -> tuple[Table, dict]:
-    """Step 4 per share of the training set: fine-tuned minus soft, and
-    fine-tuned minus ``scratch_longer`` (the same extra epochs on hard
-    labels), with verdicts.
-
-    Returns the table and ``{fraction: {"over_soft", "over_longer",
-    "longer"}}``, the :class:`~kd_lib.comparison.PairedDifference` behind
-    each cell (``longer`` is ``scratch_longer`` minus ``scratch``: what the
-    extra epochs alone gave).
-    """
-    rows, comparisons = [], {}
+def rung_table(records: list[dict], fractions, rungs) -> Table:
+    """One row per share of the training set: its size, the accuracy of
+    the students from scratch, and each comparison of ``rungs`` (names of
+    :data:`RUNGS`) with its interval and verdict. The caption names the
+    family of comparisons the table makes."""
+    rows = []
     for f in fractions:
-        get = {arm: arm_values(records, arm, fraction=f) for arm in ARMS}
-        c = {
-            "over_soft": paired_difference(get["soft"], get["finetuned"]),
-            "over_longer": paired_difference(
-                get["scratch_longer"], get["finetuned"]
-            ),
-            "longer": paired_difference(
-                get["scratch"], get["scratch_longer"]
-            ),
-        }
-        comparisons[f] = c
+        arms = arm_records(records, fraction=f)
+        found = rung_differences(
+            records, {r: RUNGS[r] for r in rungs}, fraction=f
+        )
+        cells = [
+            f"{d.format(unit='')}: {verdict(d)}" for d in found.values()
+        ]
+        scratch = mean_and_spread(arms["scratch"]["test_accuracy"])
         rows.append(
-            [
-                f"{100 * f:g} %",
-                c["over_soft"].format(unit=""),
-                verdict(c["over_soft"]),
-                c["over_longer"].format(unit=""),
-                verdict(c["over_longer"]),
-            ]
+            [f"{100 * f:g} %", arms["scratch"]["n_train"], scratch.format()]
+            + cells
         )
     return Table(
-        [
-            "share of the digits",
-            "fine-tuned minus soft (points)",
-            "verdict",
-            "fine-tuned minus scratch_longer (points)",
-            "verdict",
-        ],
+        ["share", "digits", "scratch (%)"] + list(rungs),
         rows,
-    ), comparisons
+        caption=family_note(len(fractions) * len(rungs)),
+    )
 
 
-def verdict_table(
-    comparisons: list[tuple[str, int, float, list[float], list[float]]],
-    caption: str | None = None,
-) -> tuple[Table, dict[str, int]]:
-    """A verdict per comparison, computed from its paired interval.
-
-    Each comparison is ``(setting, training inputs, teacher accuracy, hard,
-    soft)`` with ``hard`` and ``soft`` the per-seed accuracies of the two
-    students. The table shows the teacher's headroom over the hard-label
-    student, the paired difference soft minus hard and its verdict; the
-    second value counts verdicts.
-    """
-    rows, tally = [], {}
-    for setting, n_train, teacher_accuracy, hard, soft in comparisons:
-        d = paired_difference(hard, soft)
-        headroom = 100 * (teacher_accuracy - statistics.fmean(hard))
-        rows.append(
-            [
-                setting,
-                n_train,
-                f"{headroom:+.1f}",
-                d.format(unit=""),
-                verdict(d),
-            ]
+def plot_rungs(records: list[dict], fractions, rungs, ax=None):
+    """Each comparison of ``rungs`` against the share of the training set
+    (log scale), with its 95 % interval, side by side at each share."""
+    if ax is None:
+        _, ax = plt.subplots()
+    colours = [PALETTE[k] for k in ("distilled", "smooth", "class_average")]
+    for i, name in enumerate(rungs):
+        found = [
+            rung_differences(records, {name: RUNGS[name]}, fraction=f)[name]
+            for f in fractions
+        ]
+        xs = [100 * f * 1.06 ** (i - 1) for f in fractions]
+        plot_paired_gain(
+            xs, found, ax=ax, label=name, color=colours[i % len(colours)]
         )
-        tally[verdict(d)] = tally.get(verdict(d), 0) + 1
-    headers = [
-        "setting",
-        "training inputs",
-        "teacher minus hard (points)",
-        "soft minus hard labels (points)",
-        "verdict",
-    ]
-    return Table(headers, rows, caption=caption), tally
+    ax.set_xscale("log")
+    ax.set_xlabel("share of the training digits (%)")
+    ax.set_ylabel("difference in test accuracy (points)")
+    ax.legend()
+    return ax

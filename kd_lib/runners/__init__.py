@@ -7,8 +7,8 @@ so they run once from the command line and write every seed's raw result to
 :func:`kd_lib.load_results`), plot and spot-check::
 
     python -m kd_lib.runners all            # or one name at a time:
-    python -m kd_lib.runners lr_search data_fraction teachers
-    python -m kd_lib.runners vowels omitted_class
+    python -m kd_lib.runners data_fraction vowels vowels_lengths
+    python -m kd_lib.runners omitted_class per_step
     python -m kd_lib.runners forecasting lstm_vs_tcn memory_tasks
 
 The checkpoints of ``kd_lib/checkpoints/`` are rebuilt by
@@ -27,7 +27,7 @@ import torch
 
 from .. import results
 from ..arms import STUDY
-from .distillation import run_lr_search, run_omitted_class, run_teachers
+from .distillation import run_omitted_class
 from .forecasting import run_forecasting
 from .ladder import run_data_fraction, run_vowels, run_vowels_lengths
 from .lstm_vs_tcn import run_lstm_vs_tcn
@@ -37,9 +37,7 @@ from .per_step import run_per_step
 __all__ = ["EXPERIMENTS", "save", "main"]
 
 EXPERIMENTS = {
-    "lr_search": run_lr_search,
     "data_fraction": run_data_fraction,
-    "teachers": run_teachers,
     "vowels": run_vowels,
     "vowels_lengths": run_vowels_lengths,
     "omitted_class": run_omitted_class,
@@ -48,9 +46,9 @@ EXPERIMENTS = {
     "memory_tasks": run_memory_tasks,
     "per_step": run_per_step,
 }
-"""The stored experiments, in the order ``all`` runs them (``lr_search``
-first: the others train at the learning rates it picks; ``per_step``
-after ``data_fraction`` and ``vowels``, whose settings it takes)."""
+"""The stored experiments, in the order ``all`` runs them
+(``omitted_class`` and ``per_step`` after ``data_fraction`` and
+``vowels``, whose chosen settings they take)."""
 
 
 def save(name: str, payload: dict) -> Path:

@@ -1,18 +1,8 @@
 """The book's method for comparing students fairly: the same TCN trained on
 different targets (the *arms*), on the same inputs with the same budget,
 every seed of an arm trained at once (:mod:`kd_lib.multiseed`), scored on
-the same test set, item by item.
-
-- :data:`STUDY`: the recipe, fixed before any test accuracy was seen;
-  :data:`ARMS`: the arms, from hard labels to the teacher's soft labels
-  with the controls between them; :func:`budget_epochs`: the budget rule.
-- :class:`Setting`: one arm with its learning rate, weight decay and
-  smoothing; :func:`train_settings` trains many at once (a search), and
-  :func:`run_arms` trains the arms by name.
-- :func:`subset`: a stratified share of the training set (the few-label
-  settings). The settings chosen on validation data are stored by
-  :mod:`kd_lib.runners.ladder`.
-"""
+the same test set, item by item. The settings chosen on validation data
+are stored by :mod:`kd_lib.runners.ladder`."""
 
 from __future__ import annotations
 
@@ -53,6 +43,7 @@ __all__ = [
     "budget_epochs",
     "seeded_students",
     "ArmResult",
+    "score_group",
     "run_arms",
     "stratified_label_mask",
     "subset",
@@ -71,14 +62,11 @@ def make_student(
 ) -> TCNClassifier:
     """An untrained student TCN (the book's :data:`STUDENT` unless told
     otherwise)."""
-    return TCNClassifier(
-        input_size,
-        num_classes,
-        channels=STUDENT["channels"] if channels is None else channels,
-        kernel_size=STUDENT["kernel_size"]
-        if kernel_size is None
-        else kernel_size,
-    )
+    if channels is None:
+        channels = STUDENT["channels"]
+    if kernel_size is None:
+        kernel_size = STUDENT["kernel_size"]
+    return TCNClassifier(input_size, num_classes, channels, kernel_size)
 
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -86,13 +74,10 @@ SEEDS = [0, 1, 2, 3, 4]
 degrees of freedom)."""
 
 STUDY = {
-    # the training budget
     "batch_size": 64,
     "min_epochs": 150,
     "min_updates": 2000,
-    # confirmed by lr_search
     "lr": 3e-3,
-    # the distillation loss
     "temperature": 4.0,
     "alpha": 0.9,
     # step 4: a fifth more epochs, at a tenth of the learning rate
@@ -232,9 +217,8 @@ class ArmResult:
 def _check_inputs(splits, train_logits, test_logits) -> None:
     check_tensor(train_logits, "train_logits", ndim=2, floating=True)
     check_tensor(test_logits, "test_logits", ndim=2, floating=True)
-    if len(train_logits) != len(splits.x_train) or len(test_logits) != len(
-        splits.x_test
-    ):
+    sizes = (len(train_logits), len(test_logits))
+    if sizes != (len(splits.x_train), len(splits.x_test)):
         raise ValueError(
             "need one row of teacher logits per training input and per "
             "test input"
@@ -261,9 +245,10 @@ def _train(model, splits, targets, seeds, *, epochs, lr, loss_fn, **kw):
     )
 
 
-def _targets(setting, splits, train_logits, temperature):
+def _targets(setting, splits, train_logits):
     """``(labels, target distributions or None)`` of one setting."""
     y, classes = splits.y_train, train_logits.shape[1]
+    temperature = STUDY["temperature"]
     if setting.arm == "scratch":
         return y, None
     if setting.arm == "pseudo":
@@ -275,96 +260,86 @@ def _targets(setting, splits, train_logits, temperature):
     return y, torch.softmax(train_logits / temperature, dim=-1)
 
 
-def _loss(has_targets: bool, temperature: float, alpha: float):
-    if not has_targets:
-        return hard_label_loss
-
-    def loss(logits, labels, targets):
-        return target_loss(logits, targets, labels, temperature, alpha)
-
-    return loss
+def _soft_loss(logits, labels, targets):
+    """The arms' loss with target distributions (STUDY's T and alpha)."""
+    return target_loss(
+        logits, targets, labels, STUDY["temperature"], STUDY["alpha"]
+    )
 
 
-def _results(model, history, group, seeds, splits, test_logits, epochs):
-    """One :class:`ArmResult` per setting of a trained ``group`` (each
-    setting's seeds are consecutive models of ``model``)."""
+def score_group(model, history, group, seeds, splits, test_logits, epochs):
+    """One :class:`ArmResult` per setting of a trained ``group`` (a list of
+    :class:`Setting`, or of dicts with an ``"arm"``), scored on the test
+    set; each setting's seeds are consecutive models of ``model``."""
     logits = grouped_logits(
         model, splits.x_test, lengths=splits.lengths_test
     )
     correct = logits.argmax(-1) == splits.y_test
     students = model.to_students()
-    slopes = (
-        history.final_slope()
-        if len(history.val_epochs) > 1
-        else [None] * model.models
-    )
+    slopes = [None] * model.models
+    if len(history.val_epochs) > 1:
+        slopes = history.final_slope()
     updates = epochs * math.ceil(len(splits.x_train) / STUDY["batch_size"])
-    out, k = {}, len(seeds)
+    out, k = [], len(seeds)
     for g, setting in enumerate(group):
         part = slice(g * k, (g + 1) * k)
-        out[setting] = ArmResult(
-            setting.arm,
-            setting.as_dict(),
-            list(seeds),
-            correct[part].float().mean(1).tolist(),
-            ["".join("01"[int(c)] for c in row) for row in correct[part]],
-            [agreement(row, test_logits) for row in logits[part]],
-            history.val_epochs,
-            [point[part] for point in history.val_accuracy],
-            slopes[part],
-            epochs,
-            updates,
-            history.seconds,
-            GroupedTCNClassifier.from_students(students[part]),
+        if not isinstance(setting, dict):
+            setting = setting.as_dict()
+        out.append(
+            ArmResult(
+                setting["arm"],
+                setting,
+                list(seeds),
+                correct[part].float().mean(1).tolist(),
+                [
+                    "".join("01"[int(c)] for c in row)
+                    for row in correct[part]
+                ],
+                [agreement(row, test_logits) for row in logits[part]],
+                history.val_epochs,
+                [point[part] for point in history.val_accuracy],
+                slopes[part],
+                epochs,
+                updates,
+                history.seconds,
+                GroupedTCNClassifier.from_students(students[part]),
+            )
         )
     return out
 
 
-def _train_group(group, splits, seeds, build, fit_args, prepared):
+def _train_group(group, splits, train_logits, seeds, epochs, student):
     """Train every setting of ``group`` (all at one learning rate) over
-    ``seeds`` as one grouped network; ``prepared[setting]`` is its
-    ``(labels, targets, loss)``."""
-    k, classes = len(seeds), build.num_classes
-    labels = torch.stack([prepared[s][0] for s in group for _ in range(k)])
-    targets = {"labels": labels}
-    if any(prepared[s][1] is not None for s in group):
-        blank = torch.zeros(len(splits.y_train), classes)
+    ``seeds`` as one grouped network, each seed of each setting (in that
+    order) its own model."""
+    every = [s for s in group for _ in seeds]
+    prepared = {s: _targets(s, splits, train_logits) for s in group}
+    targets = {"labels": torch.stack([prepared[s][0] for s in every])}
+    given = [t for _, t in prepared.values() if t is not None]
+    if given:
+        blank = torch.zeros_like(given[0])
+        rows = [prepared[s][1] for s in every]
         targets["targets"] = torch.stack(
-            [
-                blank if prepared[s][1] is None else prepared[s][1]
-                for s in group
-                for _ in range(k)
-            ]
+            [blank if t is None else t for t in rows]
         )
-    model = build([seed for _ in group for seed in seeds])
+    order = list(seeds) * len(group)
+    model = seeded_students(
+        order, splits.num_features, train_logits.shape[1], **student
+    )
     history = _train(
         model,
         splits,
         targets,
-        [seed for _ in group for seed in seeds],
+        order,
         lr=group[0].lr,
-        loss_fn=[prepared[s][2] for s in group for _ in range(k)],
-        weight_decay=[s.weight_decay for s in group for _ in range(k)],
-        **fit_args,
+        loss_fn=[
+            hard_label_loss if prepared[s][1] is None else _soft_loss
+            for s in every
+        ],
+        weight_decay=[s.weight_decay for s in every],
+        epochs=epochs,
     )
     return model, history
-
-
-class _Builder:
-    """Seeded students of one size, for :func:`seeded_students`."""
-
-    def __init__(self, splits, num_classes, channels, kernel_size):
-        self.features, self.num_classes = splits.num_features, num_classes
-        self.channels, self.kernel_size = channels, kernel_size
-
-    def __call__(self, seeds):
-        return seeded_students(
-            seeds,
-            self.features,
-            self.num_classes,
-            self.channels,
-            self.kernel_size,
-        )
 
 
 def train_settings(
@@ -377,45 +352,32 @@ def train_settings(
     channels: list[int] | None = None,
     kernel_size: int | None = None,
     epochs: int | None = None,
-    temperature: float = STUDY["temperature"],
-    alpha: float = STUDY["alpha"],
 ) -> dict[Setting, ArmResult]:
-    """Train every setting (see :class:`Setting`) over ``seeds`` on
-    ``splits.x_train`` with the budget of :data:`STUDY`, and score it on
-    the test set. The settings that share a learning rate train together
-    as one grouped network, each seed of each setting its own student.
-
-    ``train_logits`` / ``test_logits``: the teacher's logits on the training
-    and test inputs (the soft labels, and the agreement reported). The
-    students are :func:`make_student` (``channels``, ``kernel_size``);
-    ``epochs`` defaults to :func:`budget_epochs` of the training set.
-    """
+    """Train every setting over ``seeds`` with the budget of :data:`STUDY`
+    and score it on the test set; the settings that share a learning rate
+    train together as one grouped network. ``train_logits`` /
+    ``test_logits``: the teacher's logits on the training and test inputs
+    (the soft labels, and the agreement reported). ``channels``,
+    ``kernel_size``: see :func:`make_student`; ``epochs`` defaults to
+    :func:`budget_epochs` of the training set."""
     _check_seeds(seeds)
     _check_inputs(splits, train_logits, test_logits)
     settings = list(dict.fromkeys(settings))
     if not settings or not all(isinstance(s, Setting) for s in settings):
         raise TypeError("settings must be a non-empty list of Setting")
-    epochs = (
-        budget_epochs(len(splits.x_train)) if epochs is None else epochs
-    )
-    build = _Builder(splits, train_logits.shape[1], channels, kernel_size)
-    prepared = {}
-    for s in settings:
-        labels, targets = _targets(s, splits, train_logits, temperature)
-        prepared[s] = (
-            labels,
-            targets,
-            _loss(targets is not None, temperature, alpha),
-        )
+    if epochs is None:
+        epochs = budget_epochs(len(splits.x_train))
+    student = {"channels": channels, "kernel_size": kernel_size}
     results = {}
     for lr in dict.fromkeys(s.lr for s in settings):
         group = [s for s in settings if s.lr == lr]
         model, history = _train_group(
-            group, splits, seeds, build, {"epochs": epochs}, prepared
+            group, splits, train_logits, seeds, epochs, student
         )
-        results |= _results(
+        scored = score_group(
             model, history, group, seeds, splits, test_logits, epochs
         )
+        results |= dict(zip(group, scored))
     return {s: results[s] for s in settings}
 
 
@@ -425,9 +387,6 @@ def continue_arm(
     splits: SequenceSplits,
     train_logits: torch.Tensor,
     test_logits: torch.Tensor,
-    *,
-    temperature: float = STUDY["temperature"],
-    alpha: float = STUDY["alpha"],
 ) -> ArmResult:
     """One of the :data:`CONTINUED` arms: ``base``'s students trained for
     a further ``finetune_share`` of its epochs at ``finetune_lr_factor``
@@ -442,8 +401,10 @@ def continue_arm(
     targets = {"labels": splits.y_train}
     loss = hard_label_loss
     if CONTINUED[arm][1] == "soft":
-        targets["targets"] = torch.softmax(train_logits / temperature, -1)
-        loss = _loss(True, temperature, alpha)
+        targets["targets"] = torch.softmax(
+            train_logits / STUDY["temperature"], -1
+        )
+        loss = _soft_loss
     model = copy.deepcopy(base.model)
     history = _train(
         model,
@@ -455,14 +416,26 @@ def continue_arm(
         loss_fn=loss,
         weight_decay=setting.weight_decay,
     )
-    continued = Setting(
-        setting.arm, lr, setting.weight_decay, setting.epsilon
-    )
-    (result,) = _results(
+    continued = replace(setting, lr=lr)
+    (result,) = score_group(
         model, history, [continued], base.seeds, splits, test_logits, epochs
-    ).values()
+    )
     result.arm = arm
     return result
+
+
+def _check_arms(arms) -> None:
+    unknown = set(arms) - set(ARMS)
+    if unknown:
+        raise ValueError(
+            f"unknown arms {sorted(unknown)}; choose from {ARMS}"
+        )
+    for extra, (base, _) in CONTINUED.items():
+        if extra in arms and base not in arms:
+            raise ValueError(
+                f"the {extra!r} arm continues the {base!r} arm: ask for "
+                "both"
+            )
 
 
 def run_arms(
@@ -476,31 +449,16 @@ def run_arms(
     kernel_size: int | None = None,
     lr: float | dict = STUDY["lr"],
     weight_decay: float | dict = 0.0,
-    epsilon: float = 0.4,
     epochs: int | None = None,
-    temperature: float = STUDY["temperature"],
-    alpha: float = STUDY["alpha"],
 ) -> dict[str, ArmResult]:
     """Train the requested ``arms`` (see :data:`ARMS`) over ``seeds`` and
     score them on the test set (:func:`train_settings`, then
-    :func:`continue_arm`).
-
-    ``lr`` and ``weight_decay`` are one value or one per arm; ``epsilon``
-    is the ``smooth`` arm's smoothing. When the teacher's arg-max equals
-    the true label on every training input, ``pseudo`` is the same
-    computation as ``scratch`` and is not run twice (``same_as``).
-    """
-    unknown = set(arms) - set(ARMS)
-    if unknown:
-        raise ValueError(
-            f"unknown arms {sorted(unknown)}; choose from {ARMS}"
-        )
-    for extra, (base, _) in CONTINUED.items():
-        if extra in arms and base not in arms:
-            raise ValueError(
-                f"the {extra!r} arm continues the {base!r} arm: ask for "
-                "both"
-            )
+    :func:`continue_arm`). ``lr`` and ``weight_decay`` are one value or one
+    per arm; ``smooth`` smooths by ``epsilon = 0.4``. When the teacher's
+    arg-max equals the true label on every training input, ``pseudo`` is
+    the same computation as ``scratch`` and is not run twice
+    (``same_as``)."""
+    _check_arms(arms)
     _check_inputs(splits, train_logits, test_logits)
 
     def pick(value, arm):
@@ -518,7 +476,7 @@ def run_arms(
             a,
             pick(lr, a),
             pick(weight_decay, a),
-            epsilon if a == "smooth" else 0.0,
+            0.4 if a == "smooth" else 0.0,
         )
         for a in trained
     }
@@ -531,8 +489,6 @@ def run_arms(
         channels=channels,
         kernel_size=kernel_size,
         epochs=epochs,
-        temperature=temperature,
-        alpha=alpha,
     )
     results = {a: found[s] for a, s in settings.items()}
     if "pseudo" in arms and "pseudo" not in results:
@@ -546,32 +502,24 @@ def run_arms(
             splits,
             train_logits,
             test_logits,
-            temperature=temperature,
-            alpha=alpha,
         )
     return {arm: results[arm] for arm in arms}
 
 
-def _check_fraction(fraction) -> None:
+def stratified_label_mask(
+    labels: torch.Tensor, fraction: float, seed: int
+) -> torch.Tensor:
+    """A boolean mask ``(n,)`` keeping ``round(fraction × count)`` labels of
+    every class (at least one), chosen with ``seed``: stratified, so even at
+    5 % every class keeps some labelled examples (a plain random 5 % of
+    1,169 digits could miss a class by chance)."""
+    check_tensor(labels, "labels", ndim=1, floating=False)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
         raise TypeError(
             f"fraction must be a number, got {type(fraction).__name__}"
         )
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-
-
-def stratified_label_mask(
-    labels: torch.Tensor, fraction: float, seed: int
-) -> torch.Tensor:
-    """A boolean mask ``(n,)`` that keeps ``round(fraction × count)`` labels
-    of every class (at least one each), chosen at random with ``seed``.
-
-    Stratified so that even at 5 % every class keeps some labelled examples:
-    a plain random 5 % of 1,169 digits could miss a class by chance.
-    """
-    check_tensor(labels, "labels", ndim=1, floating=False)
-    _check_fraction(fraction)
     generator = torch.Generator().manual_seed(seed)
     mask = torch.zeros(len(labels), dtype=torch.bool)
     for label in torch.unique(labels):

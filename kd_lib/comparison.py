@@ -1,12 +1,11 @@
-"""Paired comparisons over seeds: is arm B better than
-arm A, and by how much? Also the book's mean ± spread and its one way of
-picking a setting (a learning rate, say) on validation data.
+"""Paired comparisons over seeds: is arm B better than arm A, and by how
+much? Also the book's mean ± spread and its one way of picking a setting
+on validation data.
 
-Two training recipes run with the same seeds share everything a seed decides
-(initial weights, batch order), so the fair question is about the per-seed
-differences ``b[i] - a[i]``, not about two separate means. Their mean and a
-Student-t confidence interval say how large the effect is and how sure five
-or ten seeds can make us; a claim is worded by where that interval lies.
+Two training recipes run with the same seeds share everything a seed
+decides (initial weights, batch order), so the fair question is about the
+per-seed differences ``b[i] - a[i]``, not about two separate means; a
+claim is worded by where their interval lies (:func:`verdict`).
 """
 
 from __future__ import annotations
@@ -76,12 +75,10 @@ def best_setting(
     if not pooled:
         raise ValueError("need at least one record to choose from")
     sign = -1.0 if lower_is_better else 1.0
-    candidates = sorted(pooled)
-    best = max(
-        range(len(candidates)),
-        key=lambda i: (sign * statistics.fmean(pooled[candidates[i]]), -i),
+    # max keeps the first of equal scores: the smallest value
+    return max(
+        sorted(pooled), key=lambda v: sign * statistics.fmean(pooled[v])
     )
-    return candidates[best]
 
 
 def next_rate(lr: float, tried: list[float], limits=(1e-4, 1e-1)):
@@ -139,25 +136,18 @@ class PairedDifference:
 
 
 def _check_confidence(confidence) -> None:
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, float)
-        or not 0 < confidence < 1
-    ):
+    if not isinstance(confidence, float) or not 0 < confidence < 1:
         raise ValueError(
             f"confidence must be a float in (0, 1), got {confidence!r}"
         )
 
 
 def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
-    """Mean of ``b[i] - a[i]`` over seeds with a
-    two-sided Student-t interval.
-
-    ``a`` and ``b`` hold one value per seed, in the same seed order. The
-    interval is ``mean ± t_{(1+c)/2, n-1} · sd / √n``: it assumes the
-    per-seed differences are roughly normal, which for a handful of seeds is
-    the usual, stated assumption, not a guarantee.
-    """
+    """Mean of ``b[i] - a[i]`` over seeds (``a`` and ``b`` hold one value
+    per seed, in the same order) with a two-sided Student-t interval,
+    ``mean ± t_{(1+c)/2, n-1} · sd / √n``. It assumes the differences are
+    roughly normal: for a handful of seeds the usual, stated assumption,
+    not a guarantee."""
     a, b = list(a), list(b)
     for name, values in (("a", a), ("b", b)):
         for v in values:
@@ -198,21 +188,16 @@ def paired_bootstrap(
     resamples: int = 10_000,
     seed: int = 0,
 ) -> PairedDifference:
-    """Accuracy of arm B minus arm A with an interval that covers the
-    test items as well as the seeds.
-
-    ``correct_a`` and ``correct_b`` are ``(seeds, items)`` arrays of 0/1
-    (or booleans): whether seed ``s`` of each arm got test item ``i``
-    right, in the same seed and item order. Each of ``resamples`` bootstrap
-    draws resamples the seeds and the items with replacement, the same draw
-    for both arms (so the pairing holds), and takes the mean difference; the
-    interval is the central ``confidence`` share of those means
-    (percentiles). A difference that rests on a handful of test items, or
-    on one lucky seed, gets a wide interval. With as few as five seeds
-    the resampled seeds take few distinct values, so the interval is only
-    as good as five seeds can make it; it is seeded by ``seed``, so it is
-    the same at every run.
-    """
+    """Accuracy of arm B minus arm A with an interval that covers the test
+    items as well as the seeds. ``correct_a`` and ``correct_b``: ``(seeds,
+    items)`` arrays of 0/1 (or booleans), whether seed ``s`` of each arm got
+    test item ``i`` right, in the same order. Each of ``resamples`` draws
+    resamples the seeds and the items with replacement, the same draw for
+    both arms (so the pairing holds); the interval is the central
+    ``confidence`` share of the draws' mean differences. A difference that
+    rests on a handful of test items, or on one lucky seed, gets a wide
+    interval; with five seeds it is only as good as five seeds can make it.
+    Seeded by ``seed``."""
     a = np.asarray(correct_a, dtype=np.float64)
     b = np.asarray(correct_b, dtype=np.float64)
     if a.ndim != 2 or a.shape != b.shape or a.shape[0] < 2:
@@ -248,16 +233,11 @@ def verdict(
     difference: PairedDifference, equivalence_margin: float = 0.01
 ) -> str:
     """Word a paired difference ``b - a`` by where its interval lies, with
-    thresholds that are fixed before anything is measured:
-
-    - ``"better"``: the whole interval lies above 0 (``b`` beats ``a``);
-    - ``"worse"``: the whole interval lies below 0;
-    - ``"equivalent"``: the interval straddles 0 but lies within
-      ``±equivalence_margin`` (by default one point of accuracy): any
-      difference left is too small to matter;
-    - ``"inconclusive"``: the interval straddles 0 and is
-      too wide to say more.
-    """
+    thresholds fixed before anything is measured: ``"better"`` (all of it
+    above 0), ``"worse"`` (all below 0), ``"equivalent"`` (straddling 0
+    but within ``±equivalence_margin``, by default one point of accuracy:
+    any difference left is too small to matter) or ``"inconclusive"``
+    (straddling 0 and too wide to say more)."""
     if not isinstance(difference, PairedDifference):
         raise TypeError(
             "difference must be a PairedDifference, got "

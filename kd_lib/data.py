@@ -1,12 +1,15 @@
-"""Data sets, all offline: scikit-learn's digits read as sequences, and
-seeded generators for the synthetic long-range tasks.
+"""Data sets, all offline: scikit-learn's digits read as sequences, the
+Japanese Vowels, a seeded generator for a long-range task, and your own
+arrays.
 
 Every sequence tensor is ``(batch, time, features)``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -16,11 +19,11 @@ from .padding import (
     check_lengths,
     make_padded_loader,
     pad_sequences,
+    to_left_padded,
 )
-from .utils import check_int
+from .utils import check_int, seeded_loader
 
 __all__ = [
-    "load_digits_sequences",
     "SequenceSplits",
     "digits_splits",
     "make_loader",
@@ -30,47 +33,15 @@ __all__ = [
     "vowels_splits",
 ]
 
-DIGITS_LENGTH = 64
-DIGITS_CLASSES = 10
-
-
-def load_digits_sequences(
-    permuted: bool = False, permutation_seed: int = 0
-):
-    """scikit-learn's 1,797 handwritten 8×8 digits, read pixel by pixel.
-
-    Returns ``x`` of shape ``(1797, 64, 1)`` with values in [0, 1] and
-    labels ``y`` of shape ``(1797,)``. With ``permuted=True`` the 64 pixels
-    are shuffled by one fixed permutation (the same for every image), which
-    scatters neighbouring pixels far apart in time: the "permuted MNIST"
-    idea in small.
-    """
-    # ships inside scikit-learn: no download
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = torch.tensor(digits.data, dtype=torch.float32) / 16.0
-    y = torch.tensor(digits.target, dtype=torch.long)
-    if permuted:
-        generator = torch.Generator().manual_seed(permutation_seed)
-        x = x[:, torch.randperm(DIGITS_LENGTH, generator=generator)]
-    return x.unsqueeze(-1), y
-
-
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
 class SequenceSplits:
-    """Fixed train / validation / test tensors: ``x_*`` is
-    ``(n, time, features)``, ``y_*`` ``(n,)`` class indices.
-
-    ``lengths_*`` ``(n,)`` (int64) gives the true length of each
-    right-padded sequence of a split whose sequences differ in length (see
-    :mod:`kd_lib.padding`); None means every sequence is full length.
-    ``class_names[i]`` is the label that class index ``i`` stands for (your
-    own labels, such as ``"shake"``); None means the indices are the names.
-    """
+    """Fixed train / validation / test tensors: ``x_*`` ``(n, time,
+    features)``, ``y_*`` ``(n,)`` class indices, ``lengths_*`` ``(n,)`` the
+    true lengths of right-padded sequences (None: all full length) and
+    ``class_names[i]`` the label of class ``i`` (None: the indices)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -90,11 +61,7 @@ class SequenceSplits:
                 check_lengths(lengths, getattr(self, f"x_{name}"))
 
     def sizes(self) -> dict[str, int]:
-        return {
-            "train": len(self.y_train),
-            "val": len(self.y_val),
-            "test": len(self.y_test),
-        }
+        return {name: len(getattr(self, f"y_{name}")) for name in SPLITS}
 
     @property
     def num_features(self) -> int:
@@ -138,8 +105,7 @@ class SequenceSplits:
         """A loader over ``split``'s inputs and labels: batches ``(x, y)``
         of tensors, or ``(Padded, y)`` when the split's sequences differ
         in length (``kwargs``: those of :func:`make_loader`)."""
-        _check_split(split)
-        y = getattr(self, f"y_{split}")
+        y = getattr(self, f"y_{_check_split(split)}")
         if getattr(self, f"lengths_{split}") is None:
             return make_loader(getattr(self, f"x_{split}"), y, **kwargs)
         return make_padded_loader(self.padded(split), y, **kwargs)
@@ -148,27 +114,19 @@ class SequenceSplits:
     def from_arrays(
         cls, x_train, y_train, x_val, y_val, x_test, y_test
     ) -> SequenceSplits:
-        """Splits from your own arrays (NumPy or torch, or lists),
-        checked before any training.
-
-        ``x_*``: ``(n, time, features)`` numbers without NaN or infinity,
-        the same ``time`` and ``features`` in every split, or a list of
-        ``n`` sequences ``(time_i, features)`` of different lengths (at
-        least one step each, the same ``features``), stored right-padded
-        with their lengths. ``y_*``: ``n`` class labels of any hashable
-        kind (integers, strings such as ``"shake"``, ...), not floats; the
-        classes are the distinct labels of the training set (sorted), kept
-        as :attr:`class_names`, and every label of the validation and test
-        sets must be one of them. Raises ``ValueError`` or ``TypeError``
-        saying which split is wrong and how.
-        """
-        arrays = {
-            "train": (x_train, y_train),
-            "val": (x_val, y_val),
-            "test": (x_test, y_test),
-        }
+        """Splits from your own arrays (NumPy, torch or lists), checked
+        before any training: a ``ValueError`` or ``TypeError`` says which
+        split is wrong and how. ``x_*``: ``(n, time, features)`` finite
+        numbers, the same ``time`` and ``features`` in every split, or a
+        list of ``n`` sequences ``(time_i, features)`` of different lengths,
+        stored right-padded with their lengths. ``y_*``: ``n`` hashable
+        class labels (integers, strings such as ``"shake"``, ...), not
+        floats; the classes are the training set's distinct labels (sorted),
+        kept as :attr:`class_names`, and the other splits may use only
+        those."""
+        inputs, targets = (x_train, x_val, x_test), (y_train, y_val, y_test)
         values, lengths, labels = {}, {}, {}
-        for name, (x, y) in arrays.items():
+        for name, x, y in zip(SPLITS, inputs, targets):
             if isinstance(x, (list, tuple)):
                 x, lengths[name] = _from_list(x, f"x_{name}")
             else:
@@ -176,7 +134,11 @@ class SequenceSplits:
             labels[name] = _label_list(y, f"y_{name}", len(x))
             values[name] = x
         _check_shapes(values, bool(lengths))
-        classes = _sorted_classes(labels["train"])
+        classes = list(dict.fromkeys(labels["train"]))
+        try:  # sorted when they can be, else in order of first appearance
+            classes = sorted(classes)
+        except TypeError:
+            pass
         index = {c: i for i, c in enumerate(classes)}
         for name, ys in labels.items():
             unknown = [y for y in dict.fromkeys(ys) if y not in index]
@@ -206,7 +168,7 @@ def _label_list(y, name: str, n: int) -> list:
     """The labels ``y`` as a list of ``n`` hashable values; floats (and
     anything not one-dimensional) are refused."""
     if isinstance(y, torch.Tensor) or hasattr(y, "dtype"):
-        array = y if isinstance(y, torch.Tensor) else torch.as_tensor(y)
+        array = torch.as_tensor(y)
         if array.is_floating_point() or array.is_complex():
             raise TypeError(
                 f"{name} must hold class labels (integers, strings, ...), "
@@ -244,16 +206,6 @@ def _label_list(y, name: str, n: int) -> list:
     return y
 
 
-def _sorted_classes(labels: list) -> list:
-    """The distinct labels, sorted when they can be (else in order of
-    first appearance)."""
-    distinct = list(dict.fromkeys(labels))
-    try:
-        return sorted(distinct)
-    except TypeError:
-        return distinct
-
-
 def _check_shapes(values: dict, variable: bool) -> None:
     shape = values["train"].shape[1:]
     for name, x in values.items():
@@ -287,26 +239,14 @@ def _checked_values(x: torch.Tensor, name: str, ndim: int) -> torch.Tensor:
 def _from_list(sequences, name: str):
     """Check a list of ``(time_i, features)`` sequences and pad them on
     the right: ``(values, lengths)``, lengths None when all are equal."""
-    if not sequences:
-        raise ValueError(f"{name} must hold at least one sequence")
-    checked = []
-    for i, s in enumerate(sequences):
-        s = _checked_values(torch.as_tensor(s), f"{name}[{i}]", 2)
-        if len(s) == 0:
-            raise ValueError(
-                f"{name}[{i}] is empty: every sequence needs at least one "
-                "step"
-            )
-        if checked and s.shape[1] != checked[0].shape[1]:
-            raise ValueError(
-                f"{name}[{i}] has {s.shape[1]} features, but {name}[0] "
-                f"has {checked[0].shape[1]}"
-            )
-        checked.append(s)
-    values, lengths = pad_sequences(checked)
-    if (lengths == lengths[0]).all():
-        return values, None
-    return values, lengths
+    values, lengths = pad_sequences(
+        [
+            _checked_values(torch.as_tensor(s), f"{name}[{i}]", 2)
+            for i, s in enumerate(sequences)
+        ],
+        name=name,
+    )
+    return values, None if (lengths == lengths[0]).all() else lengths
 
 
 def digits_splits(
@@ -315,25 +255,32 @@ def digits_splits(
     test_fraction: float = 0.2,
     split_seed: int = 0,
 ) -> SequenceSplits:
-    """Split the digits sequences into fixed, stratified
-    train/val/test sets.
+    """scikit-learn's 1,797 handwritten 8×8 digits, read pixel by pixel as
+    64 steps of one feature in [0, 1], in fixed, stratified train / val /
+    test splits that depend only on ``split_seed`` (never on the global
+    seed), so every chapter and seed sees the same test set.
+    ``permuted=True`` shuffles the pixels by one fixed permutation,
+    scattering neighbouring pixels far apart in time (permuted MNIST)."""
+    fractions = (val_fraction, test_fraction, val_fraction + test_fraction)
+    if not all(0.0 < f < 1.0 for f in fractions):
+        raise ValueError(
+            "need val_fraction, test_fraction > 0 and their sum < 1, got "
+            f"{val_fraction} and {test_fraction}"
+        )
+    # ships inside scikit-learn: no download
+    from sklearn.datasets import load_digits
 
-    The split depends only on ``split_seed``, never on the global seed, so
-    every chapter and every training seed sees the same test set.
-    """
-    for name, value in (
-        ("val_fraction", val_fraction),
-        ("test_fraction", test_fraction),
-    ):
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"{name} must lie in (0, 1), got {value}")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError("val_fraction + test_fraction must be < 1")
-    x, y = load_digits_sequences(permuted=permuted)
+    digits = load_digits()
+    x = torch.tensor(digits.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(digits.target, dtype=torch.long)
+    if permuted:
+        permutation = torch.Generator().manual_seed(0)
+        x = x[:, torch.randperm(64, generator=permutation)]
+    x = x.unsqueeze(-1)
     generator = torch.Generator().manual_seed(split_seed)
     parts = {"train": [], "val": [], "test": []}
     # stratify: each split has every class in proportion
-    for label in range(DIGITS_CLASSES):
+    for label in range(10):
         idx = torch.nonzero(y == label).flatten()
         idx = idx[torch.randperm(len(idx), generator=generator)]
         n_test = round(test_fraction * len(idx))
@@ -342,14 +289,7 @@ def digits_splits(
         parts["val"].append(idx[n_test : n_test + n_val])
         parts["train"].append(idx[n_test + n_val :])
     idx = {k: torch.sort(torch.cat(v)).values for k, v in parts.items()}
-    return SequenceSplits(
-        x[idx["train"]],
-        y[idx["train"]],
-        x[idx["val"]],
-        y[idx["val"]],
-        x[idx["test"]],
-        y[idx["test"]],
-    )
+    return SequenceSplits(*(t[idx[k]] for k in SPLITS for t in (x, y)))
 
 
 def make_loader(
@@ -358,12 +298,9 @@ def make_loader(
     shuffle: bool = False,
     seed: int | None = None,
 ) -> DataLoader:
-    """A DataLoader over equally long tensors (for example ``x, y`` or
-    ``x, y, teacher_logits``).
-
-    With ``shuffle=True`` the order comes from its own generator seeded by
-    ``seed`` (or by the global seed when ``seed`` is None), so runs repeat.
-    """
+    """A DataLoader over equally long tensors (such as ``x, y`` or ``x, y,
+    teacher_logits``), shuffled (``shuffle=True``) by its own generator
+    seeded by ``seed`` (or by the global seed), so runs repeat."""
     if not tensors:
         raise ValueError("make_loader needs at least one tensor")
     for i, t in enumerate(tensors):
@@ -372,27 +309,12 @@ def make_loader(
                 f"argument {i} must be a torch.Tensor, got "
                 f"{type(t).__name__}"
             )
-    n = len(tensors[0])
-    if any(len(t) != n for t in tensors):
+    if any(len(t) != len(tensors[0]) for t in tensors):
         raise ValueError(
             "all tensors must have the same length, got "
             f"{[len(t) for t in tensors]}"
         )
-    check_int(batch_size, "batch_size")
-    generator = None
-    if shuffle:
-        seed = (
-            int(torch.randint(0, 2**31 - 1, ()).item())
-            if seed is None
-            else seed
-        )
-        generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        TensorDataset(*tensors),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-    )
+    return seeded_loader(TensorDataset(*tensors), batch_size, shuffle, seed)
 
 
 def digits_loaders(
@@ -402,19 +324,10 @@ def digits_loaders(
     digits."""
     s = digits_splits(permuted=permuted)
     return (
-        make_loader(
-            s.x_train,
-            s.y_train,
-            batch_size=batch_size,
-            shuffle=True,
-            seed=seed,
-        ),
-        make_loader(s.x_val, s.y_val, batch_size=256),
-        make_loader(s.x_test, s.y_test, batch_size=256),
+        s.loader("train", batch_size=batch_size, shuffle=True, seed=seed),
+        s.loader("val", batch_size=256),
+        s.loader("test", batch_size=256),
     )
-
-
-# ---------------------------------------------------------- synthetic tasks
 
 
 def recall_at_distance(
@@ -424,23 +337,17 @@ def recall_at_distance(
     num_classes: int = 4,
     seed: int = 0,
 ):
-    """Recall the symbol seen ``distance`` steps before the last one.
-
-    Every step holds a random one-hot symbol from ``num_classes``; the label
-    is the symbol at time ``length - 1 - distance``. Nothing else in the
-    sequence carries information about it, so a model that cannot see that
-    far back is at chance (``1 / num_classes``) exactly. Returns ``x`` of
-    shape ``(num_samples, length, num_classes)`` and ``y`` of shape
-    ``(num_samples,)``.
-    """
+    """Recall the symbol seen ``distance`` steps before the last one:
+    ``x`` ``(num_samples, length, num_classes)`` holds a random one-hot
+    symbol at every step, ``y`` ``(num_samples,)`` the symbol at time
+    ``length - 1 - distance``. Nothing else in the sequence carries
+    information about it, so a model that cannot see that far back is at
+    chance (``1 / num_classes``) exactly."""
     check_int(num_samples, "num_samples")
     check_int(length, "length")
     check_int(num_classes, "num_classes", minimum=2)
-    if isinstance(distance, bool) or not isinstance(distance, int):
-        raise TypeError(
-            f"distance must be an int, got {type(distance).__name__}"
-        )
-    if not 0 <= distance < length:
+    check_int(distance, "distance", minimum=0)
+    if distance >= length:
         raise ValueError(
             f"distance must lie in [0, length - 1] = [0, {length - 1}], "
             f"got {distance}"
@@ -451,12 +358,6 @@ def recall_at_distance(
     )
     y = tokens[:, length - 1 - distance].clone()
     return torch.nn.functional.one_hot(tokens, num_classes).float(), y
-
-
-# ---------------------------------------------------------- Japanese vowels
-
-VOWELS_CLASSES = 9
-VOWELS_FEATURES = 12
 
 
 def _read_ts(path) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -483,112 +384,67 @@ def _read_ts(path) -> tuple[list[torch.Tensor], torch.Tensor]:
 
 def load_japanese_vowels():
     """UCI's Japanese Vowels (Kudo, Toyama & Shimbo 1999): nine speakers
-    say /ae/; each utterance is 7 to 29 frames of 12 LPC cepstrum
-    coefficients; the task is to name the speaker. 270 training and 370 test
-    utterances.
-
-    Read from the copy that ships inside the ``sktime`` wheel (no download,
-    and without importing sktime itself). Returns ``(train, test)``, each a
-    pair of a list of ``(time, 12)`` tensors and a ``(n,)`` tensor of labels
-    0..8.
-    """
-    import importlib.util
-    from pathlib import Path
-
+    say /ae/, each utterance 7 to 29 frames of 12 LPC cepstrum
+    coefficients; the task is to name the speaker. Read from the copy
+    inside the ``sktime`` wheel (no download, no sktime import). Returns
+    ``(train, test)``: 270 and 370 utterances, each a list of ``(time,
+    12)`` tensors and a ``(n,)`` tensor of labels 0..8."""
     spec = importlib.util.find_spec("sktime")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
             "the Japanese Vowels data ship inside the 'sktime' package: "
             "pip install -r requirements.txt"
         )
-    folder = (
-        Path(list(spec.submodule_search_locations)[0])
-        / "datasets"
-        / "data"
-        / "JapaneseVowels"
-    )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    folder = folder / "datasets" / "data" / "JapaneseVowels"
     return (
         _read_ts(folder / "JapaneseVowels_TRAIN.ts"),
         _read_ts(folder / "JapaneseVowels_TEST.ts"),
     )
 
 
-def _left_pad(sequences: list[torch.Tensor], length: int) -> torch.Tensor:
-    """Stack ``(time, features)`` sequences into ``(n, length, features)``,
-    zeros first, so that every sequence ends on the last step (where a
-    causal model reads out)."""
-    out = torch.zeros(len(sequences), length, sequences[0].shape[1])
-    for i, s in enumerate(sequences):
-        out[i, length - len(s) :] = s
-    return out
-
-
-VOWELS_PADDING = ("left", "none")
-
-
 def vowels_splits(
     val_per_class: int = 5, split_seed: int = 0, padding: str = "left"
 ) -> SequenceSplits:
-    """Japanese Vowels as train / validation / test splits.
-
-    ``val_per_class`` utterances of each speaker move from the training set
-    to the validation set (the test set is the archive's own). Features are
+    """Japanese Vowels as train / validation / test splits:
+    ``val_per_class`` utterances of each speaker move from the training
+    set to validation (the test set is the archive's own); features are
     standardised with the training set's mean and standard deviation.
-    ``padding="left"``: sequences are left-padded with zeros (the training
-    mean) to the longest length, 29, and every model reads all 29 steps.
-    ``padding="none"``: each utterance keeps its own length (the splits
-    hold right-padded values and ``lengths_*``, built by
-    :meth:`SequenceSplits.from_arrays`), so the LSTM packs them and the
-    TCN masks the padding.
-    """
+    ``padding="left"``: left-padded with zeros (the training mean) to the
+    longest length, 29, every model reading all 29 steps; ``"none"``: each
+    utterance keeps its own length (right-padded values and ``lengths_*``),
+    so the LSTM packs them and the TCN masks the padding."""
     check_int(val_per_class, "val_per_class")
-    if padding not in VOWELS_PADDING:
+    if padding not in ("left", "none"):
         raise ValueError(
-            f"padding must be one of {VOWELS_PADDING}, got {padding!r}"
+            f"padding must be 'left' or 'none', got {padding!r}"
         )
     (train_seqs, y_train), (test_seqs, y_test) = load_japanese_vowels()
     generator = torch.Generator().manual_seed(split_seed)
-    val_idx = torch.cat(
-        [
-            idx[
-                torch.randperm(len(idx), generator=generator)[
-                    :val_per_class
-                ]
-            ]
-            for idx in (
-                torch.nonzero(y_train == c).flatten()
-                for c in range(VOWELS_CLASSES)
-            )
-        ]
-    )
     is_val = torch.zeros(len(y_train), dtype=torch.bool)
-    is_val[val_idx] = True
-    fit = torch.cat([s for s, v in zip(train_seqs, is_val) if not v])
-    mean, std = fit.mean(0), fit.std(0)
-    length = max(len(s) for s in train_seqs + test_seqs)
-
-    def prepare(seqs):
-        return _left_pad([(s - mean) / std for s in seqs], length)
-
-    train_part = [s for s, v in zip(train_seqs, is_val) if not v]
-    val_part = [s for s, v in zip(train_seqs, is_val) if v]
-    if padding == "none":
-        return SequenceSplits.from_arrays(
-            *[
-                arrays
-                for part, labels in (
-                    (train_part, y_train[~is_val]),
-                    (val_part, y_train[is_val]),
-                    (test_seqs, y_test),
-                )
-                for arrays in ([(s - mean) / std for s in part], labels)
-            ]
+    for speaker in range(9):
+        idx = torch.nonzero(y_train == speaker).flatten()
+        order = torch.randperm(len(idx), generator=generator)
+        is_val[idx[order[:val_per_class]]] = True
+    train = [s for s, v in zip(train_seqs, is_val) if not v]
+    val = [s for s, v in zip(train_seqs, is_val) if v]
+    frames = torch.cat(train)
+    mean, std = frames.mean(0), frames.std(0)
+    parts = [
+        ([(s - mean) / std for s in seqs], labels)
+        for seqs, labels in (
+            (train, y_train[~is_val]),
+            (val, y_train[is_val]),
+            (test_seqs, y_test),
         )
+    ]
+    if padding == "none":
+        return SequenceSplits.from_arrays(*(a for p in parts for a in p))
+    length = max(len(s) for s in train_seqs + test_seqs)
     return SequenceSplits(
-        prepare(train_part),
-        y_train[~is_val],
-        prepare(val_part),
-        y_train[is_val],
-        prepare(test_seqs),
-        y_test,
+        *(
+            a
+            for seqs, labels in parts
+            for a in (to_left_padded(*pad_sequences(seqs, length)), labels)
+        )
     )

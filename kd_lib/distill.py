@@ -1,7 +1,6 @@
-"""Knowledge distillation (Hinton, Vinyals & Dean 2015): soft targets at a
-temperature, the distillation loss, and a teacher (or an ensemble) that
-labels a transfer set; the entropy of a soft label and the agreement of
-two models."""
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015): soft targets, the
+distillation loss and its controls' targets, and per-step and feature
+losses."""
 
 from __future__ import annotations
 
@@ -10,10 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .padding import Padded, check_lengths
-from .utils import check_tensor, model_device
+from .utils import check_module, check_tensor, model_device
 
 __all__ = [
-    "UNLABELLED",
     "soft_targets",
     "distillation_loss",
     "target_loss",
@@ -27,10 +25,6 @@ __all__ = [
     "entropy",
     "agreement",
 ]
-
-UNLABELLED = -1
-"""Label value meaning "no hard label": only the
-teacher's soft label is used."""
 
 
 def _check_temperature_alpha(temperature: float, alpha: float) -> None:
@@ -48,12 +42,9 @@ def _check_temperature_alpha(temperature: float, alpha: float) -> None:
 def soft_targets(
     logits: torch.Tensor, temperature: float = 1.0
 ) -> torch.Tensor:
-    """``softmax(logits / T)`` over the last dimension.
-
-    T = 1 is the ordinary softmax; larger T flattens the distribution and
-    lifts the small probabilities of the non-top classes, which is where a
-    teacher's "dark knowledge" about class similarity lives.
-    """
+    """``softmax(logits / T)`` over the last dimension: larger T flattens
+    it and lifts the small probabilities of the other classes, where a
+    teacher's "dark knowledge" about class similarity lives."""
     check_tensor(logits, "logits", ndim=(1, 2, 3), floating=True)
     _check_temperature_alpha(temperature, 0.0)
     return F.softmax(logits / temperature, dim=-1)
@@ -65,17 +56,11 @@ def distillation_loss(
     labels: torch.Tensor | None = None,
     temperature: float = 4.0,
     alpha: float = 0.9,
-    scale_by_t2: bool = True,
 ) -> torch.Tensor:
     """``alpha * T² * KL(p_teacher^T || p_student^T) + (1 - alpha) *
-    CE(student, labels)``.
-
-    Shapes: logits ``(batch, classes)``, labels ``(batch,)``. Entries of
-    ``labels`` equal to :data:`UNLABELLED` contribute only the soft term,
-    which lets a student learn from an unlabelled transfer set;
-    ``labels=None`` (or ``alpha=1``) returns the soft term alone.
-
-    The soft term's gradient with respect to the student's logits is
+    CE(student, labels)``; logits ``(batch, classes)``, labels
+    ``(batch,)``. ``labels=None`` (or ``alpha=1``) gives the soft term
+    alone. The soft term's gradient with respect to the student's logits is
     ``(p_student^T - p_teacher^T) / T``, which shrinks as 1/T² for large T;
     multiplying by T² (Hinton et al. 2015) keeps its size comparable with
     the hard term, so alpha means roughly the same thing at every large T.
@@ -90,7 +75,7 @@ def distillation_loss(
     _check_temperature_alpha(temperature, alpha)
     p_teacher = F.softmax(teacher_logits.detach() / temperature, dim=-1)
     return target_loss(
-        student_logits, p_teacher, labels, temperature, alpha, scale_by_t2
+        student_logits, p_teacher, labels, temperature, alpha
     )
 
 
@@ -100,18 +85,12 @@ def target_loss(
     labels: torch.Tensor | None = None,
     temperature: float = 4.0,
     alpha: float = 0.9,
-    scale_by_t2: bool = True,
 ) -> torch.Tensor:
     """:func:`distillation_loss` with any target distribution ``targets``
-    ``(batch, classes)`` in place of the teacher's soft label
-    ``p_teacher^T``: ``alpha * T² * KL(targets || p_student^T) + (1 -
-    alpha) * CE(student, labels)``.
-
-    The controls of the distillation chapter use it unchanged, only the
-    targets differ: uniformly smoothed labels (:func:`smoothed_labels`),
-    the teacher's average soft label of each class
-    (:func:`class_average_targets`), or the teacher's own soft labels.
-    """
+    ``(batch, classes)`` in place of the teacher's soft label. The
+    distillation chapter's controls use it unchanged, with smoothed labels
+    (:func:`smoothed_labels`) or the teacher's average soft label of each
+    class (:func:`class_average_targets`) as the targets."""
     check_tensor(student_logits, "student_logits", ndim=2, floating=True)
     check_tensor(targets, "targets", ndim=2, floating=True)
     if student_logits.shape != targets.shape:
@@ -122,23 +101,16 @@ def target_loss(
     _check_temperature_alpha(temperature, alpha)
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
     soft = F.kl_div(log_p_student, targets, reduction="batchmean")
-    if scale_by_t2:
-        soft = soft * temperature**2
+    soft = soft * temperature**2
     if labels is None or alpha == 1.0:
-        return soft  # no hard labels to mix in
+        return soft
     check_tensor(labels, "labels", ndim=1, floating=False)
     if len(labels) != len(student_logits):
         raise ValueError(
             f"labels must have one entry per row of logits: "
             f"{len(labels)} != {len(student_logits)}"
         )
-    labelled = labels != UNLABELLED
-    if labelled.any():
-        # averaged over the labelled rows only, so its weight does not
-        # shrink with the fraction of labels in the batch
-        hard = F.cross_entropy(student_logits[labelled], labels[labelled])
-    else:
-        hard = student_logits.sum() * 0.0
+    hard = F.cross_entropy(student_logits, labels)
     return alpha * soft + (1.0 - alpha) * hard
 
 
@@ -176,24 +148,14 @@ def class_average_targets(
 
 
 class DistillationLoss(nn.Module):
-    """:func:`distillation_loss` as a loss for :func:`kd_lib.train`.
+    """:func:`distillation_loss` as a loss for :func:`kd_lib.train`, called
+    as ``loss(student_logits, labels, teacher_logits)``: what a loader over
+    ``(x, labels, teacher_logits)`` gives the training loop."""
 
-    Called as ``loss(student_logits, labels, teacher_logits)``, which is
-    what a loader over ``(x, labels, teacher_logits)`` gives the training
-    loop.
-    """
-
-    def __init__(
-        self,
-        temperature: float = 4.0,
-        alpha: float = 0.9,
-        scale_by_t2: bool = True,
-    ):
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.9):
         super().__init__()
         _check_temperature_alpha(temperature, alpha)
-        self.temperature = temperature
-        self.alpha = alpha
-        self.scale_by_t2 = scale_by_t2
+        self.temperature, self.alpha = temperature, alpha
 
     def forward(self, student_logits, labels, teacher_logits):
         return distillation_loss(
@@ -202,7 +164,6 @@ class DistillationLoss(nn.Module):
             labels,
             self.temperature,
             self.alpha,
-            self.scale_by_t2,
         )
 
     def extra_repr(self) -> str:
@@ -217,21 +178,13 @@ def teacher_logits(
     *,
     lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Run the teacher over ``x`` ``(n, time, features)`` and return its
-    logits ``(n, classes)``.
-
-    Logits, not probabilities, are stored so that any temperature can be
-    applied later. Labels are not needed: any unlabelled set of inputs can
-    be a transfer set. For right-padded sequences of different lengths pass
-    their ``lengths`` ``(n,)`` (or ``x`` as a :class:`kd_lib.Padded`): the
-    teacher is then called as ``teacher(x, lengths)`` and each batch is
-    cut to its longest sequence.
-    """
-    if not isinstance(teacher, nn.Module):
-        raise TypeError(
-            "teacher must be a torch.nn.Module, got "
-            f"{type(teacher).__name__}"
-        )
+    """The teacher's logits ``(n, classes)`` on ``x`` ``(n, time,
+    features)``: logits, not probabilities, so that any temperature can be
+    applied later; no labels needed, so any set of inputs can be a
+    transfer set. For right-padded sequences pass their ``lengths``
+    ``(n,)`` (or ``x`` as a :class:`kd_lib.Padded`): the teacher is called
+    as ``teacher(x, lengths)``, each batch cut to its longest sequence."""
+    check_module(teacher, "teacher")
     if isinstance(x, Padded):
         if lengths is not None:
             raise TypeError("x is a Padded batch: do not pass lengths too")
@@ -273,13 +226,12 @@ def per_step_loss(
         )
     _check_temperature_alpha(temperature, 0.0)
     targets = F.softmax(teacher_steps.detach() / temperature, dim=-1)
-    log_student = F.log_softmax(student_steps / temperature, dim=-1)
-    kl = F.kl_div(
-        log_student.flatten(0, 1),
+    return target_loss(
+        student_steps.flatten(0, 1),
         targets.flatten(0, 1),
-        reduction="batchmean",
+        None,
+        temperature,
     )
-    return kl * temperature**2
 
 
 def hint_loss(
@@ -336,11 +288,8 @@ def similarity_loss(
 
 
 def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """Entropy in nats of each row of ``probs``
-    ``(n, classes)``; returns ``(n,)``.
-
-    0 for a one-hot row, ``ln(classes)`` for the uniform distribution.
-    """
+    """Entropy in nats ``(n,)`` of each row of ``probs`` ``(n, classes)``:
+    0 for a one-hot row, ``ln(classes)`` for the uniform distribution."""
     check_tensor(probs, "probs", ndim=2, floating=True)
     if (probs < 0).any() or not torch.allclose(
         probs.sum(-1), torch.ones(len(probs), dtype=probs.dtype), atol=1e-4
@@ -349,8 +298,7 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
             "probs must hold probability distributions in its rows "
             "(non-negative, summing to 1); pass softmax outputs, not logits"
         )
-    # 0 * log 0 = 0: zero probabilities (underflow at low T) contribute
-    # nothing
+    # 0 * log 0 = 0 for the zero probabilities (underflow at low T)
     return -torch.where(
         probs > 0, probs * probs.log(), torch.zeros_like(probs)
     ).sum(-1)

@@ -2,9 +2,8 @@
 
 The TCN follows Bai, Kolter & Koltun (2018): residual blocks of two dilated
 causal convolutions, dilation 2**i at level i, weight normalisation, no
-pooling. Both models take inputs of shape ``(batch, time, features)`` and,
-for right-padded sequences of different lengths, their ``lengths`` (see
-:mod:`kd_lib.padding`).
+pooling. Both models take inputs ``(batch, time, features)`` and, for
+right-padded sequences of different lengths, their ``lengths``.
 """
 
 from __future__ import annotations
@@ -34,16 +33,21 @@ __all__ = [
 READOUTS = ("last", "sequence")
 
 
+def _check_input(x: torch.Tensor, input_size: int) -> None:
+    check_tensor(x, "x", ndim=3, floating=True)
+    if x.shape[-1] != input_size:
+        raise ValueError(
+            f"x must have {input_size} features in its last dimension "
+            f"(batch, time, features), got shape {tuple(x.shape)}"
+        )
+
+
 def receptive_field(
     kernel_size: int, num_levels: int, convs_per_block: int = 2
 ) -> int:
-    """Number of input steps that can reach one output of a
-    dilated causal stack.
-
-    Level i has ``convs_per_block`` convolutions of dilation ``2**i``; each
-    adds ``(kernel_size - 1) * 2**i`` steps of history, so ``RF = 1 +
-    convs_per_block * (kernel_size - 1) * (2**num_levels - 1)``.
-    """
+    """Number of input steps that can reach one output of a dilated causal
+    stack: level i has ``convs_per_block`` convolutions of dilation
+    ``2**i``, each adding ``(kernel_size - 1) * 2**i`` steps of history."""
     check_int(kernel_size, "kernel_size", minimum=2)
     check_int(num_levels, "num_levels")
     check_int(convs_per_block, "convs_per_block")
@@ -51,16 +55,12 @@ def receptive_field(
 
 
 class CausalConv1d(nn.Module):
-    """A dilated convolution whose output at time t sees inputs t,
-    t-d, ..., t-(k-1)d only.
-
-    Causality comes from padding ``(k-1)*d`` zeros on the left, so the
-    output is exactly as long as the input and nothing is computed that must
-    be thrown away. Shapes: ``(batch, channels, time) -> (batch,
-    out_channels, time)``. ``groups > 1`` splits the channels into
-    independent groups (as in ``nn.Conv1d``), which :mod:`kd_lib.multiseed`
-    uses to run several students as one.
-    """
+    """A dilated convolution whose output at time t sees inputs t, t-d,
+    ..., t-(k-1)d only: ``(batch, channels, time) -> (batch, out_channels,
+    time)``. Causality comes from padding ``(k-1)*d`` zeros on the left, so
+    the output is exactly as long as the input and nothing computed is
+    thrown away. ``groups`` splits the channels as in ``nn.Conv1d``
+    (:mod:`kd_lib.multiseed` runs several students as one with it)."""
 
     def __init__(
         self,
@@ -93,8 +93,10 @@ class CausalConv1d(nn.Module):
         return self.conv(F.pad(x, (self.left_padding, 0)))
 
 
-def _masked(out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _masked(out: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     # mask (batch, 1 or groups, time): each group's channels share a row
+    if mask is None:
+        return out
     if mask.shape[1] == 1:
         return out * mask
     groups = mask.shape[1]
@@ -102,20 +104,15 @@ def _masked(out: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class TemporalBlock(nn.Module):
-    """Two causal convolutions (each followed by ReLU and
-    dropout) plus a residual.
-
-    The residual is a 1×1 convolution when the widths differ, else the
-    identity. Shapes: ``(batch, in_channels, time) -> (batch, out_channels,
-    time)``.
-
-    ``mask`` ``(batch, 1, time)`` (or ``(batch, groups, time)``, one row per
-    group) holds 1 at real steps and 0 at the padding of left-padded
-    sequences. Zero inputs alone would not hide the padding: the biases make
-    the activations there nonzero, unlike the causal convolution's own zero
-    padding. Multiplying every activation by the mask keeps them exactly
-    zero, so each sequence of the batch gets what it would get alone.
-    """
+    """Two causal convolutions (each followed by ReLU and dropout) plus a
+    residual (a 1×1 convolution when the widths differ): ``(batch,
+    in_channels, time) -> (batch, out_channels, time)``. ``mask`` ``(batch,
+    1 or groups, time)`` holds 1 at real steps and 0 at the padding of
+    left-padded sequences. Zero inputs alone would not hide the padding: the
+    biases make the activations there nonzero, unlike the causal
+    convolution's own zero padding. Multiplying every activation by the mask
+    keeps them exactly zero, so each sequence of the batch gets what it
+    would get alone."""
 
     def __init__(
         self,
@@ -143,25 +140,18 @@ class TemporalBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if mask is None:
-            out = self.dropout(F.relu(self.conv1(x)))
-            out = self.dropout(F.relu(self.conv2(out)))
-            return F.relu(out + self.downsample(x))
         out = _masked(self.dropout(F.relu(self.conv1(x))), mask)
         out = _masked(self.dropout(F.relu(self.conv2(out))), mask)
         return _masked(F.relu(out + self.downsample(x)), mask)
 
 
 class TCN(nn.Module):
-    """A stack of temporal blocks, one per entry of ``channels``,
-    dilation 2**i at level i.
-
-    Shapes: ``(batch, time, input_size) -> (batch, time, channels[-1])``.
-    With ``lengths`` (right-padded sequences, see :mod:`kd_lib.padding`)
-    each sequence is shifted to end on the last step and its padding masked
-    in every block, so its features equal those of the sequence alone; they
-    come back right-padded, zeros after each sequence's end.
-    """
+    """A stack of temporal blocks, one per entry of ``channels``, dilation
+    2**i at level i: ``(batch, time, input_size) -> (batch, time,
+    channels[-1])``. With ``lengths`` (right-padded sequences) each
+    sequence is shifted to end on the last step and its padding masked in
+    every block, so its features equal those of the sequence alone; they
+    come back right-padded."""
 
     def __init__(
         self,
@@ -178,21 +168,13 @@ class TCN(nn.Module):
                 "channels must be a non-empty list of positive widths, "
                 f"got {channels}"
             )
-        if kernel_size < 2:
-            raise ValueError(f"kernel_size must be >= 2, got {kernel_size}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         widths = [input_size, *channels]
         self.blocks = nn.Sequential(
             *[
-                TemporalBlock(
-                    widths[i],
-                    widths[i + 1],
-                    kernel_size,
-                    dilation=2**i,
-                    dropout=dropout,
-                )
-                for i in range(len(channels))
+                TemporalBlock(w_in, w_out, kernel_size, 2**i, dropout)
+                for i, (w_in, w_out) in enumerate(zip(widths, widths[1:]))
             ]
         )
         self.input_size = input_size
@@ -209,13 +191,7 @@ class TCN(nn.Module):
         """The features with every sequence ending on the last step
         (left-padded, zeros before each start): ``[:, -1]`` is each
         sequence's last step. Without ``lengths``, the plain forward."""
-        check_tensor(x, "x", ndim=3, floating=True)
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"x must have {self.input_size} features in its last "
-                "dimension "
-                f"(batch, time, features), got shape {tuple(x.shape)}"
-            )
+        _check_input(x, self.input_size)
         if lengths is None:
             return self.blocks(x.transpose(1, 2)).transpose(1, 2)
         check_lengths(lengths, x)
@@ -237,17 +213,13 @@ class TCN(nn.Module):
 
 
 class TCNClassifier(nn.Module):
-    """A TCN followed by a linear layer.
-
-    ``readout="last"`` maps ``(batch, time, input_size) -> (batch,
-    num_outputs)`` from the last time step (which sees the whole receptive
-    field); ``readout="sequence"`` gives one output per step,
-    ``(batch, time, num_outputs)``. ``num_outputs`` is the number of
-    classes, or 1 for a regression. With ``lengths`` (right-padded
-    sequences) ``"last"`` reads each sequence at its true end and
-    ``"sequence"`` gives right-padded outputs (those after a sequence's end
-    mean nothing), each exactly as for the sequence alone.
-    """
+    """A TCN followed by a linear layer: ``readout="last"`` maps ``(batch,
+    time, input_size) -> (batch, num_outputs)`` from the last step (which
+    sees the whole receptive field), ``"sequence"`` gives ``(batch, time,
+    num_outputs)``; ``num_outputs`` is the number of classes, or 1 for a
+    regression. With ``lengths`` (right-padded sequences) ``"last"`` reads
+    each sequence at its true end and ``"sequence"`` gives right-padded
+    outputs, each exactly as for the sequence alone."""
 
     def __init__(
         self,
@@ -276,14 +248,9 @@ class TCNClassifier(nn.Module):
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if lengths is None:
-            features = self.tcn(x)
-            if self.readout == "last":
-                features = features[:, -1]
-            return self.head(features)
-        if self.readout == "last":
-            return self.head(self.tcn.left_aligned(x, lengths)[:, -1])
-        return self.head(self.tcn(x, lengths))
+        if self.readout == "sequence":
+            return self.head(self.tcn(x, lengths))
+        return self.head(self.tcn.left_aligned(x, lengths)[:, -1])
 
     def steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The last block's features after every step ``(batch, time,
@@ -295,20 +262,15 @@ class TCNClassifier(nn.Module):
 
 
 class LSTMClassifier(nn.Module):
-    """A (stacked) LSTM followed by a linear layer.
-
-    ``readout="last"`` maps ``(batch, time, input_size) -> (batch,
-    num_outputs)`` from the hidden state after the last step;
-    ``readout="sequence"`` gives ``(batch, time, num_outputs)``. For a batch
-    of right-padded sequences of different lengths pass ``lengths`` (a 1-D
-    tensor): the sequences are packed so that the LSTM stops at each one's
-    true end.
-
-    ``forget_bias`` (for example 1.0, Jozefowicz et al. 2015) sets the
-    forget gate's bias so that, untrained, the cell keeps most of its
-    memory from step to step; ``None`` keeps PyTorch's default
-    initialisation (the book's committed teachers were trained so).
-    """
+    """A (stacked) LSTM followed by a linear layer: ``readout="last"`` maps
+    ``(batch, time, input_size) -> (batch, num_outputs)`` from the hidden
+    state after the last step, ``"sequence"`` gives ``(batch, time,
+    num_outputs)``. With ``lengths`` (right-padded sequences) the batch is
+    packed, so the LSTM stops at each sequence's true end. ``forget_bias``
+    (for example 1.0, Jozefowicz et al. 2015) sets the forget gate's bias so
+    that, untrained, the cell keeps most of its memory from step to step;
+    ``None`` keeps PyTorch's default initialisation (the book's committed
+    teachers were trained so)."""
 
     def __init__(
         self,
@@ -341,33 +303,23 @@ class LSTMClassifier(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
         if forget_bias is not None:
-            self._set_forget_bias(float(forget_bias))
+            # PyTorch orders the gates (input, forget, cell, output) and
+            # adds two biases; the forget gate's total becomes forget_bias
+            forget = slice(hidden_size, 2 * hidden_size)
+            with torch.no_grad():
+                for name, bias in self.lstm.named_parameters():
+                    if name.startswith("bias_ih"):
+                        bias[forget] = float(forget_bias)
+                    elif name.startswith("bias_hh"):
+                        bias[forget] = 0.0
         self.head = nn.Linear(hidden_size, num_outputs)
         self.readout = readout
         self.input_size = input_size
 
-    def _set_forget_bias(self, value: float) -> None:
-        # PyTorch orders the gates (input, forget, cell, output) and adds
-        # two biases; the forget gate's total bias becomes ``value``.
-        hidden = self.lstm.hidden_size
-        forget = slice(hidden, 2 * hidden)
-        with torch.no_grad():
-            for name, bias in self.lstm.named_parameters():
-                if name.startswith("bias_ih"):
-                    bias[forget] = value
-                elif name.startswith("bias_hh"):
-                    bias[forget] = 0.0
-
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
-        check_tensor(x, "x", ndim=3, floating=True)
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"x must have {self.input_size} features in its last "
-                "dimension "
-                f"(batch, time, features), got shape {tuple(x.shape)}"
-            )
+        _check_input(x, self.input_size)
         if lengths is None:
             outputs, (h_n, _) = self.lstm(x)
         else:
@@ -385,10 +337,8 @@ class LSTMClassifier(nn.Module):
 
     def steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The top layer's hidden state after every step ``(batch, time,
-        hidden)`` and the head's logits on each ``(batch, time,
-        outputs)``: the teacher's running opinion, from the same weights
-        as :meth:`forward`. Step ``t`` has seen inputs ``0 .. t`` only;
-        the last step is the ``readout="last"`` output."""
+        hidden)`` and the head's logits on each: the teacher's running
+        opinion, as :meth:`TCNClassifier.steps` gives the student's."""
         check_tensor(x, "x", ndim=3, floating=True)
         states, _ = self.lstm(x)
         return states, self.head(states)

@@ -1,21 +1,16 @@
-"""Several seeds of one small TCN, trained at once as a
-single grouped network.
+"""Several seeds of one small TCN, trained at once as a single grouped
+network.
 
 A comparison worth making needs five or more seeds, and a 2,000-parameter
 TCN is far too small to keep a CPU busy: each training step is mostly
 per-operator overhead. :class:`GroupedTCNClassifier` stacks ``S``
-independent students along the channel axis and runs them as one network
-whose convolutions have ``groups=S``, so that model ``s`` only ever sees its
-own channels. Each model gets its own batch (its own shuffling order), its
-own initial weights (built by :func:`kd_lib.make_student` after
-seeding with its seed) and, since Adam works element by element and the loss
-is the sum of the per-model losses, its own optimisation trajectory:
-training the group is the same computation as training the ``S`` students
-one after another (a unit test checks it), at roughly the cost of one.
-
-Shapes: inputs ``(models, batch, time, features)``, logits
-``(models, batch, classes)``. Sequences of different lengths come
-right-padded with their ``lengths`` (see :mod:`kd_lib.padding`).
+students along the channel axis as one network whose convolutions have
+``groups=S``, so model ``s`` only ever sees its own channels. Each model
+gets its own batches, its own initial weights and, since Adam works
+element by element and the loss is the sum of the per-model losses, its
+own trajectory: training the group is the same computation as training
+the ``S`` students one after another (a unit test checks it), at roughly
+the cost of one.
 """
 
 from __future__ import annotations
@@ -27,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .distill import UNLABELLED
 from .models import TCNClassifier, TemporalBlock
 from .padding import check_lengths, step_mask, to_left_padded
 from .training import fit
@@ -43,16 +37,11 @@ __all__ = [
 
 class GroupedTCNClassifier(nn.Module):
     """``models`` independent :class:`kd_lib.TCNClassifier`
-    (``readout="last"``, no dropout) evaluated as one network.
-
-    Shapes: ``(models, batch, time, input_size) -> (models, batch,
-    num_classes)``; batch ``b`` of model ``s`` is ``x[s, b]``, so every
-    model can see different examples. Build it from trained or freshly
-    seeded students with :meth:`from_students`, and take them apart again
-    with :meth:`to_students`. ``lengths`` ``(models, batch)`` (or
-    ``(batch,)``, the same for every model) reads right-padded sequences
-    at their true ends, exactly as :class:`kd_lib.TCNClassifier` does.
-    """
+    (``readout="last"``, no dropout) evaluated as one network: ``(models,
+    batch, time, input_size) -> (models, batch, num_classes)``, model ``s``
+    reading its own batch ``x[s]``. ``lengths`` ``(models, batch)`` (or
+    ``(batch,)`` for all) reads right-padded sequences at their true ends,
+    as :class:`kd_lib.TCNClassifier` does."""
 
     def __init__(
         self,
@@ -71,30 +60,21 @@ class GroupedTCNClassifier(nn.Module):
                 "channels must be a non-empty list of positive widths, "
                 f"got {channels}"
             )
-        widths = [input_size, *channels]
         # the book's temporal blocks, each convolution grouped by model
+        widths = [models * w for w in (input_size, *channels)]
         self.blocks = nn.Sequential(
             *[
-                TemporalBlock(
-                    models * widths[i],
-                    models * widths[i + 1],
-                    kernel_size,
-                    dilation=2**i,
-                    groups=models,
-                )
-                for i in range(len(channels))
+                TemporalBlock(w_in, w_out, kernel_size, 2**i, groups=models)
+                for i, (w_in, w_out) in enumerate(zip(widths, widths[1:]))
             ]
         )
         self.head_weight = nn.Parameter(
             torch.zeros(models, num_classes, channels[-1])
         )
         self.head_bias = nn.Parameter(torch.zeros(models, num_classes))
-        self.models, self.input_size, self.num_classes = (
-            models,
-            input_size,
-            num_classes,
-        )
-        self.channels, self.kernel_size = list(channels), kernel_size
+        self.models, self.input_size = models, input_size
+        self.num_classes, self.kernel_size = num_classes, kernel_size
+        self.channels = list(channels)
 
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor | None = None
@@ -118,26 +98,23 @@ class GroupedTCNClassifier(nn.Module):
                 x.reshape(s * b, t, f), lengths.reshape(-1)
             ).reshape(s, b, t, f)
             mask = step_mask(lengths, t, "left").transpose(0, 1).to(x.dtype)
-        # (S, B, T, F) -> (B, S*F, T): model s owns channels s*F ...
-        # (s+1)*F - 1
+        # (S, B, T, F) -> (B, S*F, T): model s owns the s-th F channels
         h = x.permute(1, 0, 3, 2).reshape(b, s * f, t)
         if mask is None:
             h = self.blocks(h)
         else:
             for block in self.blocks:
                 h = block(h, mask)
-        # (S, B, C_last)
-        last = h[:, :, -1].reshape(b, s, -1).transpose(0, 1)
+        last = h[:, :, -1].reshape(b, s, -1).transpose(0, 1)  # (S, B, C)
         return (
             torch.einsum("sbc,skc->sbk", last, self.head_weight)
             + self.head_bias[:, None]
         )
 
     def steps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every model's features after every step ``(models, batch, time,
-        channels)`` and its head's logits on each ``(models, batch, time,
-        classes)`` (full-length sequences), as
-        :meth:`kd_lib.TCNClassifier.steps` gives them."""
+        """Every model's features ``(models, batch, time, channels)`` and
+        logits ``(models, batch, time, classes)`` after every step (full
+        length sequences), as :meth:`kd_lib.TCNClassifier.steps` gives."""
         check_tensor(x, "x", ndim=4, floating=True)
         s, b, t, f = x.shape
         h = self.blocks(x.permute(1, 0, 3, 2).reshape(b, s * f, t))
@@ -166,8 +143,6 @@ class GroupedTCNClassifier(nn.Module):
             p.reshape(self.models, -1).pow(2).sum(1)
             for p in self.parameters()
         )
-
-    # ----------------------------------------------------------- conversion
 
     @classmethod
     def from_students(
@@ -241,9 +216,8 @@ class GroupedTCNClassifier(nn.Module):
 
 @dataclass
 class GroupedHistory:
-    """Per-epoch curves of a grouped run: ``train_loss[e][s]`` and
-    ``val_accuracy[e][s]`` for epoch ``e`` and model ``s``, and the
-    wall-clock seconds of the whole run."""
+    """Per-epoch curves of a grouped run, ``train_loss[e][s]`` and
+    ``val_accuracy[e][s]`` (epoch ``e``, model ``s``), and its seconds."""
 
     train_loss: list[list[float]] = field(default_factory=list)
     val_accuracy: list[list[float]] = field(default_factory=list)
@@ -273,9 +247,9 @@ def grouped_logits(
     *,
     lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Every model's logits on the same inputs ``x``
-    ``(n, time, features)``: ``(models, n, classes)``. ``lengths``
-    ``(n,)``: the true lengths of right-padded sequences."""
+    """Every model's logits ``(models, n, classes)`` on the same inputs
+    ``x`` ``(n, time, features)``, right-padded with ``lengths`` ``(n,)``
+    when they differ in length."""
     check_tensor(x, "x", ndim=3, floating=True)
     if lengths is not None:
         check_lengths(lengths, x)
@@ -297,8 +271,8 @@ def grouped_logits(
 def _batch_order(
     n: int, seeds: list[int], epochs: int
 ) -> list[torch.Tensor]:
-    """One shuffling order per seed and epoch, from each
-    seed's own generator."""
+    """One shuffling order per seed and epoch, from each seed's own
+    generator."""
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     return [
         torch.stack([torch.randperm(n, generator=g) for g in generators])
@@ -366,54 +340,35 @@ def train_grouped(
     val_lengths: torch.Tensor | None = None,
     steps: bool = False,
 ) -> GroupedHistory:
-    """Train every model of ``model`` on the same training set, each in
-    its own order, with the book's loop (:func:`kd_lib.training.fit`).
+    """Train every model of ``model`` on the same inputs ``x`` ``(n,
+    time, features)``, model ``s`` in seed ``s``'s batch order, with
+    :func:`kd_lib.training.fit`: Adam, an optional half-cosine decay to 0,
+    no clipping, the last epoch kept (no validation labels pick anything).
 
-    - ``x`` ``(n, time, features)``: the training inputs,
-      shared by every model.
-    - ``targets``: tensors with one row per input (for example
-      ``{"labels": y}`` or ``{"labels": y, "teacher_logits": z}``); each may
-      also carry a leading ``models`` axis, ``(models, n, ...)``, to give
-      every model its own targets.
-    - ``loss_fn(logits, **batch_targets)``: the loss of one batch with
-      ``(B, classes)`` logits, or a list of one loss per model; the models'
-      losses are summed, so each model's gradient is exactly that of its own
-      mean loss.
-    - ``weight_decay``: one value or one per model; model ``s``'s loss gets
-      ``weight_decay[s] / 2`` times the squared norm of its parameters (the
-      gradient Adam's ``weight_decay`` adds, model by model).
-    - ``seeds``: one per model; seed ``s`` sets model
-      ``s``'s shuffling order.
-    - ``lengths`` / ``val_lengths`` ``(n,)``: the true lengths of
-      right-padded training / validation sequences (None: full length);
-      each batch is cut to its longest sequence.
-    - ``steps``: call each loss as ``loss_fn(features, step_logits,
-      **batch_targets)`` with model ``s``'s outputs at every step
-      (:meth:`GroupedTCNClassifier.steps`; full-length sequences only).
-
-    Adam, no gradient clipping, an optional half-cosine learning-rate decay
-    to 0, and the last epoch's weights kept (with a schedule that ends at 0
-    the last epoch is the converged one, and no validation labels pick
-    anything). Validation accuracy is recorded every ``val_every`` epochs,
-    for the curves. Runs on ``device`` (CUDA when available unless told
-    otherwise).
+    - ``targets``: one row per input, such as ``{"labels": y, "targets":
+      soft}``, or ``(models, n, ...)`` to give every model its own rows.
+    - ``loss_fn(logits, **batch_targets)`` (or a list, one per model): a
+      model's loss on ``(B, classes)`` logits; the losses are summed, so
+      each model gets its own gradient. With ``steps=True`` it gets
+      ``(features, step_logits, **batch_targets)`` at every step.
+    - ``weight_decay`` (one value or one per model): model ``s``'s loss
+      gets ``weight_decay[s] / 2`` times its squared weights (what Adam's
+      ``weight_decay`` adds, model by model).
+    - ``lengths`` / ``val_lengths`` ``(n,)``: true lengths of right-padded
+      sequences. ``val_every``: epochs between validation points.
     """
     _check_grouped(model, x, targets, seeds, x_val, y_val, lengths)
     check_int(batch_size, "batch_size")
     check_int(val_every, "val_every")
-    losses = _per_model(loss_fn, model.models, "loss_fn")
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
-    decay = torch.tensor(
+    step = _GroupedStep(model, x, targets, lengths, device, steps)
+    step.losses = _per_model(loss_fn, model.models, "loss_fn")
+    step.decay = torch.tensor(
         _per_model(weight_decay, model.models, "weight_decay"),
         device=device,
     )
-    if steps and lengths is not None:
-        raise ValueError("steps=True needs full-length sequences")
-    step = _GroupedStep(model, x, targets, lengths, losses, decay, device)
-    step.steps = steps
-    history = GroupedHistory()
-    orders = _batch_order(len(x), seeds, epochs)
+    history, orders = GroupedHistory(), _batch_order(len(x), seeds, epochs)
 
     def batches(epoch):
         step.totals.zero_()
@@ -423,19 +378,12 @@ def train_grouped(
 
     def after_epoch(epoch):
         history.train_loss.append((step.totals / len(x)).tolist())
-        if x_val is not None and (
-            (epoch + 1) % val_every == 0 or epoch == epochs - 1
-        ):
-            predictions = grouped_logits(
-                model, x_val, lengths=val_lengths
-            ).argmax(-1)
+        last = epoch == epochs - 1
+        if x_val is not None and ((epoch + 1) % val_every == 0 or last):
+            z = grouped_logits(model, x_val, lengths=val_lengths)
+            right = z.argmax(-1) == y_val.to(z.device)
             history.val_epochs.append(epoch + 1)
-            history.val_accuracy.append(
-                (predictions == y_val.to(predictions.device))
-                .float()
-                .mean(1)
-                .tolist()
-            )
+            history.val_accuracy.append(right.float().mean(1).tolist())
 
     start = time.perf_counter()
     fit(
@@ -444,8 +392,8 @@ def train_grouped(
         step,
         epochs=epochs,
         lr=lr,
-        cosine_steps=epochs if cosine_schedule else None,
         after_epoch=after_epoch,
+        cosine_steps=epochs if cosine_schedule else None,
     )
     history.seconds = time.perf_counter() - start
     return history
@@ -455,9 +403,11 @@ class _GroupedStep:
     """The loss of one grouped batch: every model's own loss on its own
     rows, plus its weight decay; keeps each model's running data loss."""
 
-    def __init__(self, model, x, targets, lengths, losses, decay, device):
+    def __init__(self, model, x, targets, lengths, device, steps):
+        if steps and lengths is not None:
+            raise ValueError("steps=True needs full-length sequences")
         n = len(x)
-        self.model, self.losses, self.decay = model, losses, decay
+        self.model, self.steps = model, steps
         self.x = x.to(device)
         self.lengths = None if lengths is None else lengths.to(device)
         # a target with a leading models axis gives every model its own rows
@@ -470,7 +420,6 @@ class _GroupedStep:
         self.targets = {k: t.to(device) for k, t in targets.items()}
         self.rows = torch.arange(model.models, device=device)[:, None]
         self.totals = torch.zeros(model.models, device=device)
-        self.steps = False
 
     def _outputs(self, idx):
         """Per model, the arguments its loss takes before the targets."""
@@ -507,5 +456,5 @@ class _GroupedStep:
 def hard_label_loss(
     logits: torch.Tensor, labels: torch.Tensor, **_ignored
 ) -> torch.Tensor:
-    """Cross-entropy on ``labels`` (rows marked UNLABELLED are skipped)."""
-    return F.cross_entropy(logits, labels, ignore_index=UNLABELLED)
+    """Cross-entropy on ``labels``."""
+    return F.cross_entropy(logits, labels)

@@ -1,21 +1,14 @@
 """Sequences of different lengths: one convention for every model.
 
 A batch of variable-length sequences is **right-padded values plus
-lengths**: :class:`Padded` ``(values, lengths)`` with ``values`` of shape
-``(batch, time, features)``, sequence ``i`` in ``values[i, :lengths[i]]``
-and whatever (zeros here) after it. Every model of the book takes it as
+lengths**, a :class:`Padded`. Every model of the book takes it as
 ``model(values, lengths)`` and computes for each sequence exactly what it
-computes for that sequence alone:
-
-- the LSTM packs the batch and stops at each sequence's true end;
-- the TCN shifts each sequence to end on the last step
-  (:func:`to_left_padded`) and masks the padded steps inside every block,
-  so they stay exactly zero, as the causal convolution's own padding is.
-
-A loader from :func:`make_padded_loader` (or any loader whose
-``collate_fn`` is :func:`pad_collate`) yields batches
-``(Padded, *targets)``, which :func:`kd_lib.train` and
-:func:`kd_lib.evaluate` understand.
+computes for that sequence alone: the LSTM packs the batch and stops at
+each sequence's true end; the TCN shifts each sequence to end on the last
+step (:func:`to_left_padded`) and masks the padded steps inside every
+block, so they stay exactly zero, as the causal convolution's own padding
+is. :func:`make_padded_loader` yields batches ``(Padded, *targets)``,
+which :func:`kd_lib.train` and :func:`kd_lib.evaluate` understand.
 """
 
 from __future__ import annotations
@@ -23,9 +16,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, default_collate
 
-from .utils import check_int, check_tensor
+from .utils import check_int, check_tensor, seeded_loader
 
 __all__ = [
     "Padded",
@@ -34,7 +27,6 @@ __all__ = [
     "step_mask",
     "to_left_padded",
     "to_right_padded",
-    "pad_collate",
     "make_padded_loader",
 ]
 
@@ -42,15 +34,10 @@ __all__ = [
 class Padded(NamedTuple):
     """A batch of right-padded sequences: ``values`` ``(batch, time,
     features)`` and ``lengths`` ``(batch,)`` (int64), sequence ``i`` being
-    ``values[i, :lengths[i]]``."""
+    ``values[i, :lengths[i]]``, zeros after it."""
 
     values: torch.Tensor
     lengths: torch.Tensor
-
-    def to(self, device) -> Padded:
-        """The values on ``device``; the lengths stay on the CPU (where
-        packing wants them)."""
-        return Padded(self.values.to(device), self.lengths)
 
     def sequences(self) -> list[torch.Tensor]:
         """The sequences without their padding, ``(time_i, features)``
@@ -58,52 +45,49 @@ class Padded(NamedTuple):
         return [v[:n] for v, n in zip(self.values, self.lengths.tolist())]
 
 
-def pad_sequences(sequences, length: int | None = None) -> Padded:
+def pad_sequences(
+    sequences, length: int | None = None, name: str = "sequences"
+) -> Padded:
     """Stack ``(time_i, features)`` sequences (tensors or NumPy arrays)
-    into a :class:`Padded` batch, zeros after each sequence.
-
-    ``length`` (default: the longest sequence) is the padded length. The
-    values become float32. Raises ``ValueError``/``TypeError`` for an empty
-    list, a sequence that is not 2-D or has no step, non-numbers, or
-    sequences with different numbers of features.
-    """
-    if isinstance(sequences, torch.Tensor) or not isinstance(
-        sequences, (list, tuple)
-    ):
+    into a :class:`Padded` batch of float32, zeros after each sequence, to
+    ``length`` steps (default: the longest sequence). Raises
+    ``ValueError``/``TypeError`` naming the bad sequence (``name[i]``)."""
+    if not isinstance(sequences, (list, tuple)):
         raise TypeError(
-            "sequences must be a list of (time, features) arrays, got "
+            f"{name} must be a list of (time, features) arrays, got "
             f"{type(sequences).__name__}"
         )
     if not sequences:
-        raise ValueError("sequences must hold at least one sequence")
+        raise ValueError(f"{name} must hold at least one sequence")
     tensors = []
     for i, s in enumerate(sequences):
         s = torch.as_tensor(s)
         if s.dtype == torch.bool or s.is_complex():
             raise TypeError(
-                f"sequence {i} must hold real numbers, got {s.dtype}"
+                f"{name}[{i}] must hold real numbers, got {s.dtype}"
             )
-        if s.dim() != 2 or len(s) < 1:
+        if s.dim() != 2:
             raise ValueError(
-                f"sequence {i} must be (time, features) with at least one "
-                f"step, got shape {tuple(s.shape)}"
+                f"{name}[{i}] must be (time, features), got shape "
+                f"{tuple(s.shape)}"
+            )
+        if len(s) == 0:
+            raise ValueError(
+                f"{name}[{i}] is empty: every sequence needs at least one "
+                "step"
             )
         if tensors and s.shape[1] != tensors[0].shape[1]:
             raise ValueError(
-                f"sequence {i} has {s.shape[1]} features but sequence 0 "
+                f"{name}[{i}] has {s.shape[1]} features, but {name}[0] "
                 f"has {tensors[0].shape[1]}"
             )
         tensors.append(s.float())
     lengths = torch.tensor([len(s) for s in tensors], dtype=torch.long)
     longest = int(lengths.max())
-    if length is None:
-        length = longest
+    length = longest if length is None else length
     check_int(length, "length", minimum=longest)
     values = torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True)
-    if length > longest:
-        values = torch.nn.functional.pad(
-            values, (0, 0, 0, length - longest)
-        )
+    values = torch.nn.functional.pad(values, (0, 0, 0, length - longest))
     return Padded(values, lengths)
 
 
@@ -169,29 +153,10 @@ def to_right_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return _shift(x, lengths, "right")
 
 
-def pad_collate(batch) -> tuple:
-    """A DataLoader ``collate_fn`` for items ``(sequence, *targets)``
-    with ``sequence`` ``(time_i, features)``: returns ``(Padded,
-    *targets)``, the targets stacked as the default collate does."""
-    if not batch or not all(isinstance(i, (tuple, list)) for i in batch):
-        raise TypeError(
-            "pad_collate needs items (sequence, *targets), got "
-            f"{type(batch[0]).__name__ if batch else 'no items'}"
-        )
-    padded = pad_sequences([item[0] for item in batch])
-    targets = default_collate([tuple(item[1:]) for item in batch])
-    return (padded, *targets)
-
-
-class _Items(Dataset):
-    def __init__(self, sequences, tensors):
-        self.sequences, self.tensors = sequences, tensors
-
-    def __len__(self):
-        return len(self.sequences)
-
-    def __getitem__(self, i):
-        return (self.sequences[i], *(t[i] for t in self.tensors))
+def _pad_collate(items) -> tuple:
+    # items (sequence, *targets) -> (Padded, *targets), targets stacked
+    padded = pad_sequences([item[0] for item in items])
+    return (padded, *default_collate([item[1:] for item in items]))
 
 
 def make_padded_loader(
@@ -201,23 +166,17 @@ def make_padded_loader(
     shuffle: bool = False,
     seed: int | None = None,
 ) -> DataLoader:
-    """A DataLoader over variable-length sequences and their targets:
-    batches ``(Padded, *targets)``.
-
-    ``sequences``: a list of ``(time_i, features)`` tensors, or a
-    :class:`Padded` batch (for example a split of a
-    :class:`kd_lib.SequenceSplits`); each batch is padded only to its own
-    longest sequence. ``tensors``: one row per sequence (labels, teacher
-    logits). Shuffling works as in :func:`kd_lib.make_loader`: its own
-    generator seeded by ``seed`` (or by the global seed when None).
-    """
+    """A DataLoader over variable-length ``sequences`` (a list of
+    ``(time_i, features)`` tensors, or a :class:`Padded` batch) and
+    ``tensors`` with one row per sequence (labels, teacher logits):
+    batches ``(Padded, *targets)``, each padded only to its own longest
+    sequence. Shuffling works as in :func:`kd_lib.data.make_loader`."""
     if isinstance(sequences, Padded):
         check_tensor(sequences.values, "sequences.values", ndim=3)
         check_lengths(sequences.lengths, sequences.values)
-        sequences = sequences.sequences()
     else:
-        pad_sequences(sequences)  # checks them
-        sequences = [torch.as_tensor(s).float() for s in sequences]
+        sequences = pad_sequences(sequences)
+    sequences = sequences.sequences()
     for i, t in enumerate(tensors):
         if not isinstance(t, torch.Tensor):
             raise TypeError(
@@ -228,16 +187,7 @@ def make_padded_loader(
                 f"tensor {i} has {len(t)} rows for {len(sequences)} "
                 "sequences"
             )
-    check_int(batch_size, "batch_size")
-    generator = None
-    if shuffle:
-        if seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, ()).item())
-        generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        _Items(sequences, tensors),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        collate_fn=pad_collate,
+    items = [(s, *(t[i] for t in tensors)) for i, s in enumerate(sequences)]
+    return seeded_loader(
+        items, batch_size, shuffle, seed, collate_fn=_pad_collate
     )

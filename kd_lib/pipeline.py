@@ -1,18 +1,9 @@
-"""The source article's four-step pipeline, as functions the chapters share.
-
-1. train a large LSTM teacher (:func:`train_teacher` on any data; the
-   book's own teachers are committed: :mod:`kd_lib.pretrained`),
-2. let it produce soft labels for the training inputs,
-3. train a small TCN student on them,
-4. fine-tune the student on hard labels,
-
-next to the same student trained from scratch on hard labels and on the
-teacher's hard pseudo-labels. :func:`run_pipeline` runs steps 2–4 on any
-:class:`kd_lib.SequenceSplits`, of any number of features and classes,
-fixed or variable length, with the book's fair recipe
-(:data:`kd_lib.arms.STUDY`: every arm gets the same inputs and
-budget, its seeds trained together).
-"""
+"""The source article's four-step pipeline, on any data: (1) train a
+large LSTM teacher (:func:`train_teacher`; the book's own teachers are in
+:mod:`kd_lib.pretrained`), (2) let it give soft labels for the training
+inputs, (3) train a small TCN student on them, (4) fine-tune the student
+on hard labels; next to the same student trained on hard labels and on
+the teacher's hard pseudo-labels (:func:`run_pipeline`)."""
 
 from __future__ import annotations
 
@@ -39,10 +30,8 @@ __all__ = [
 ]
 
 PIPELINE_ARMS = ("scratch", "pseudo", "soft", "finetuned")
-"""The students :func:`run_pipeline` trains by default: hard labels,
-the teacher's hard pseudo-labels, its soft labels (step 3), and the
-soft-label students fine-tuned on hard labels (step 4). See
-:data:`kd_lib.arms.ARMS` for the control ``scratch_longer``."""
+"""The students :func:`run_pipeline` trains by default (the other
+:data:`kd_lib.arms.ARMS` are controls)."""
 
 
 TEACHER = {
@@ -69,11 +58,7 @@ def train_teacher(
     features and classes), trained with :data:`TEACHER`'s recipe (override
     any entry by keyword, e.g. ``epochs=30``). Sequences of different
     lengths are packed. Returns the model in eval mode, on the CPU."""
-    if not isinstance(splits, SequenceSplits):
-        raise TypeError(
-            "splits must be a kd_lib.SequenceSplits (see "
-            f"SequenceSplits.from_arrays), got {type(splits).__name__}"
-        )
+    _check_splits(splits)
     unknown = set(recipe) - set(TEACHER)
     if unknown:
         raise ValueError(
@@ -88,7 +73,6 @@ def train_teacher(
         hidden_size=settings["hidden_size"],
         num_layers=settings["num_layers"],
     )
-
     train(
         teacher,
         splits.loader(
@@ -136,17 +120,23 @@ class PipelineResult:
         return self.arms[arm].model.to_students()
 
     def table(self, caption: str | None = None) -> Table:
-        """The book's comparison table (accuracy, paired difference from
-        ``scratch`` over seeds and test items, verdict;
-        :func:`kd_lib.report.arms_table`), with
-        chance and the teacher above the arms and the classes named in
-        the caption."""
+        """The book's comparison table (:func:`kd_lib.report.arms_table`),
+        with chance and the teacher above the arms and the classes named
+        in the caption."""
         names = ", ".join(str(c) for c in self.class_names)
         return arms_table(
             self.arms,
             self.teacher_test_accuracy,
             chance=self.chance,
             caption=caption or f"{len(self.class_names)} classes: {names}",
+        )
+
+
+def _check_splits(splits) -> None:
+    if not isinstance(splits, SequenceSplits):
+        raise TypeError(
+            "splits must be a kd_lib.SequenceSplits (see "
+            f"SequenceSplits.from_arrays), got {type(splits).__name__}"
         )
 
 
@@ -176,32 +166,27 @@ def run_pipeline(
     arms=PIPELINE_ARMS,
     epochs: int | None = None,
     lr: float | dict | None = None,
+    weight_decay: float | dict = 0.0,
 ) -> PipelineResult:
     """Steps 2–4 for every seed, with the baselines alongside, on any data.
 
-    Every size comes from ``splits``: the students take
-    ``splits.num_features`` inputs and ``splits.num_classes`` outputs (the
-    teacher must give as many logits); sequences of different lengths are
-    read at their true ends (the teacher packs them, the students mask
-    them). ``student`` overrides the book's :data:`kd_lib.arms.STUDENT`,
-    for example ``{"channels": [16] * 4, "kernel_size": 3}`` (choose a
-    receptive field at least as long as the sequences). The arms (default
-    :data:`PIPELINE_ARMS`) are trained by
-    :func:`kd_lib.arms.run_arms` with the book's recipe: the same
-    inputs and budget for every arm (``epochs``, by default
-    :func:`kd_lib.arms.budget_epochs`), the learning rate ``lr``
-    (default ``STUDY["lr"]``), every arm's seeds at once.
+    Every size comes from ``splits`` (the teacher must give
+    ``splits.num_classes`` logits); sequences of different lengths are
+    read at their true ends. ``student`` overrides the book's
+    :data:`kd_lib.arms.STUDENT`, for example ``{"channels": [16] * 4,
+    "kernel_size": 3}`` (choose a receptive field at least as long as the
+    sequences). The ``arms`` are trained by :func:`kd_lib.arms.run_arms`
+    with the book's fair recipe: the same inputs and budget for every arm
+    (``epochs``, by default :func:`kd_lib.arms.budget_epochs`), ``lr``
+    (default ``STUDY["lr"]``) and ``weight_decay`` (each one value or one
+    per arm), every arm's seeds at once.
     """
     if not isinstance(teacher, nn.Module):
         raise TypeError(
             "teacher must be a torch.nn.Module, got "
             f"{type(teacher).__name__}"
         )
-    if not isinstance(splits, SequenceSplits):
-        raise TypeError(
-            "splits must be a kd_lib.SequenceSplits (see "
-            f"SequenceSplits.from_arrays), got {type(splits).__name__}"
-        )
+    _check_splits(splits)
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     spec = _check_student_spec(student)
@@ -230,6 +215,7 @@ def run_pipeline(
         channels=spec.get("channels"),
         kernel_size=spec.get("kernel_size"),
         lr=STUDY["lr"] if lr is None else lr,
+        weight_decay=weight_decay,
         epochs=epochs,
     )
     return PipelineResult(

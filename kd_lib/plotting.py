@@ -24,8 +24,7 @@ PALETTE = {
     "lstm": "#1f4e79",
     "tcn": "#d9822b",
 }
-"""Colours used for the same role in every chapter (the
-teacher is always blue)."""
+"""Colours for the same role in every chapter (the teacher is blue)."""
 
 
 def use_book_style() -> None:

@@ -1,5 +1,6 @@
 """The committed checkpoints (the LSTM teachers and the deployed
-student), their recipes, and their loaders.
+student), their recipes and their loaders, each returning the model in
+eval mode on the CPU and its metadata.
 
 Training an LSTM teacher takes longer than a chapter should, so the weights
 ship with kd_lib and load with ``weights_only=True``.
@@ -61,9 +62,8 @@ def make_digits_teacher() -> LSTMClassifier:
 
 
 def load_digits_teacher() -> tuple[nn.Module, dict]:
-    """The book's teacher, trained on (unpermuted) sequential digits, in
-    eval mode on the CPU, and its metadata (recipe, best epoch, test
-    accuracy)."""
+    """The book's teacher, trained on (unpermuted) sequential digits, and
+    its metadata (recipe, best epoch, test accuracy)."""
     model = make_digits_teacher()
     metadata = load_checkpoint(model, CHECKPOINT_DIR / DIGITS_CHECKPOINT)
     return model.eval(), metadata
@@ -71,23 +71,16 @@ def load_digits_teacher() -> tuple[nn.Module, dict]:
 
 VOWELS_TEACHER = {
     "model": {
+        **DIGITS_TEACHER["model"],
         "input_size": 12,
         "num_outputs": 9,
-        "hidden_size": 128,
-        "num_layers": 2,
     },
-    "train": {
-        "epochs": 100,
-        "lr": 3e-3,
-        "clip_grad_norm": 1.0,
-        "batch_size": 32,
-        "cosine_schedule": True,
-    },
+    "train": {**DIGITS_TEACHER["train"], "batch_size": 32},
     "seed": 0,
 }
-"""Architecture and recipe of the Japanese Vowels LSTM teacher (the digits
-teacher's architecture with 12 input features and 9 speakers; smaller
-batches for 225 utterances)."""
+"""Architecture and recipe of the Japanese Vowels LSTM teacher: the digits
+teacher's with 12 input features and 9 speakers, and smaller batches for
+225 utterances."""
 
 VOWELS_CHECKPOINT = "vowels_lstm_teacher.pt"
 VOWELS_PACKED_CHECKPOINT = "vowels_lstm_packed.pt"
@@ -101,18 +94,15 @@ def make_vowels_teacher() -> LSTMClassifier:
 
 
 def load_vowels_teacher(padding: str = "left") -> tuple[nn.Module, dict]:
-    """The committed Japanese Vowels teacher (eval mode, CPU) and its
-    metadata: trained left-padded (``padding="left"``, chapter 5) or on
-    utterances of their own lengths (``"none"``)."""
-    if padding not in ("left", "none"):
+    """The Japanese Vowels teacher trained left-padded (``padding="left"``)
+    or on utterances of their own lengths (``"none"``), and its metadata."""
+    names = {"left": VOWELS_CHECKPOINT, "none": VOWELS_PACKED_CHECKPOINT}
+    if padding not in names:
         raise ValueError(
             f"padding must be 'left' or 'none', got {padding!r}"
         )
     model = make_vowels_teacher()
-    name = (
-        VOWELS_CHECKPOINT if padding == "left" else VOWELS_PACKED_CHECKPOINT
-    )
-    metadata = load_checkpoint(model, CHECKPOINT_DIR / name)
+    metadata = load_checkpoint(model, CHECKPOINT_DIR / names[padding])
     return model.eval(), metadata
 
 
@@ -122,17 +112,14 @@ DIGITS_STUDENT = {
     "checkpoint": "digits_tcn_student.pt",
 }
 """The student the streaming and runtime chapters deploy: the four-step
-product, the book's student (:data:`kd_lib.arms.STUDENT`) distilled from
-the book's teacher and fine-tuned exactly like seed 0 of the ``finetuned``
-arm of the stored ladder on all the digits (``python -m
-kd_lib.runners.checkpoints student``): the stated seed, not the best of
-several."""
+product, trained exactly like seed 0 of the ``finetuned`` arm of the
+stored ladder on all the digits (``python -m kd_lib.runners.checkpoints
+student``): the stated seed, not the best of several."""
 
 
 def load_digits_student() -> tuple[nn.Module, dict]:
-    """The committed distilled student (see :data:`DIGITS_STUDENT`), in
-    eval mode on the CPU, and its metadata (seed, learning rate, epochs,
-    test accuracy). Loaded with ``weights_only=True``."""
+    """The deployed student (:data:`DIGITS_STUDENT`) and its metadata
+    (seed, setting, epochs, test accuracy)."""
     model = make_student()
     metadata = load_checkpoint(
         model, CHECKPOINT_DIR / DIGITS_STUDENT["checkpoint"]

@@ -1,10 +1,5 @@
-"""Results tables that read well on the website and
-compare well under nbval.
-
-A :class:`Table` shown as a cell's last expression renders as an HTML table
-on the site (it wraps to the page's width instead of running off its edge)
-and keeps an aligned plain-text form, which is what nbval compares.
-"""
+"""Results tables that read well on the website and compare well under
+nbval, and the book's table of arms compared over seeds."""
 
 from __future__ import annotations
 
@@ -29,15 +24,7 @@ __all__ = ["Table", "format_table", "arms_table", "arm_difference"]
 NUMERIC_CELL = re.compile(r"^[+\-\u2212]?[\d,.]+( ?%)?( ± [\d.]+( ?%)?)?$")
 
 
-def format_table(
-    headers: list[str], rows: list[list], widths: list[int] | None = None
-) -> str:
-    """A plain-text table; cells longer than their column's width
-    wrap onto more lines.
-
-    ``widths`` (one per column) caps the column widths; by default each
-    column is as wide as its longest cell.
-    """
+def _check_rows(headers, rows) -> None:
     if not headers:
         raise ValueError("headers must not be empty")
     for i, row in enumerate(rows):
@@ -45,6 +32,15 @@ def format_table(
             raise ValueError(
                 f"row {i} has {len(row)} cells, expected {len(headers)}"
             )
+
+
+def format_table(
+    headers: list[str], rows: list[list], widths: list[int] | None = None
+) -> str:
+    """A plain-text table; ``widths`` (one per column; by default each
+    column's longest cell) caps the column widths, longer cells wrapping
+    onto more lines."""
+    _check_rows(headers, rows)
     cells = [[str(c) for c in headers]] + [
         [str(c) for c in row] for row in rows
     ]
@@ -72,13 +68,11 @@ def format_table(
 
 class Table:
     """``headers`` (one per column) and ``rows`` (lists of cells, any type;
-    shown with ``str``).
-
-    ``text_widths`` (one per column) caps the column widths of the text
-    form, wrapping longer cells onto more lines: for tables with long
-    prose cells, whose text form would otherwise run wider than the code
-    column. The HTML form always wraps to the page.
-    """
+    shown with ``str``). As a cell's last expression it renders as an HTML
+    table on the site, wrapped to the page's width, and keeps an aligned
+    plain-text form, which nbval compares. ``text_widths`` (one per column)
+    caps the text form's column widths (for long prose cells), wrapping
+    longer cells onto more lines."""
 
     def __init__(
         self,
@@ -87,8 +81,7 @@ class Table:
         caption: str | None = None,
         text_widths: list[int] | None = None,
     ):
-        if not headers:
-            raise ValueError("headers must not be empty")
+        _check_rows(headers, rows)
         if text_widths is not None and (
             len(text_widths) != len(headers)
             or not all(isinstance(w, int) and w > 0 for w in text_widths)
@@ -97,11 +90,6 @@ class Table:
                 f"text_widths must be {len(headers)} positive integers, "
                 f"got {text_widths!r}"
             )
-        for i, row in enumerate(rows):
-            if len(row) != len(headers):
-                raise ValueError(
-                    f"row {i} has {len(row)} cells, expected {len(headers)}"
-                )
         self.headers = [str(h) for h in headers]
         self.rows = [[str(c) for c in row] for row in rows]
         self.caption = caption
@@ -135,14 +123,17 @@ class Table:
         )
 
 
+def _field(arm, key: str):
+    """``key`` of a stored record (a dict) or a live result (an object);
+    None for plain per-seed accuracies."""
+    if isinstance(arm, dict):
+        return arm.get(key)
+    return getattr(arm, key, None)
+
+
 def _setting(arm) -> str:
-    """``"lr 3e-03, wd 1e-03, ε 0.4"`` from a stored record or a live
-    result; ``""`` for plain accuracies."""
-    setting = (
-        arm.get("setting")
-        if isinstance(arm, dict)
-        else getattr(arm, "setting", None)
-    )
+    """``"lr 3e-03, wd 0.001, ε 0.4"``, or ``""`` without a setting."""
+    setting = _field(arm, "setting")
     if not setting:
         return ""
     parts = [f"lr {setting['lr']:.0e}", f"wd {setting['weight_decay']:g}"]
@@ -153,9 +144,8 @@ def _setting(arm) -> str:
 
 
 def _accuracies(arm) -> list[float]:
-    if isinstance(arm, dict):
-        return list(arm["test_accuracy"])
-    return list(getattr(arm, "test_accuracy", arm))
+    values = _field(arm, "test_accuracy")
+    return list(arm if values is None else values)
 
 
 def arm_difference(a, b) -> PairedDifference:
@@ -164,14 +154,10 @@ def arm_difference(a, b) -> PairedDifference:
     which items each seed got right (a stored record or an
     :class:`kd_lib.arms.ArmResult`), else the paired t-interval over seeds
     of their test accuracies."""
-    correct = [
-        (r.get("test_correct") if isinstance(r, dict) else None)
-        or getattr(r, "test_correct", None)
-        for r in (a, b)
-    ]
+    correct = [_field(arm, "test_correct") for arm in (a, b)]
     if all(correct):
         return paired_bootstrap(
-            *[[[int(c) for c in s] for s in arm] for arm in correct]
+            *[[[int(c) for c in seed] for seed in arm] for arm in correct]
         )
     return paired_difference(_accuracies(a), _accuracies(b))
 
@@ -188,7 +174,6 @@ def arms_table(
     accuracy (mean ± sd over seeds), the paired difference from
     ``baseline`` with its 95 % interval (:func:`arm_difference`), and the
     verdict :func:`kd_lib.comparison.verdict` words from that interval.
-
     ``arms`` maps each arm to its stored record, its live
     :class:`kd_lib.arms.ArmResult`, or its per-seed test accuracies (same
     seed order for every arm). An arm that is the baseline's computation
@@ -196,56 +181,35 @@ def arms_table(
     ``pairs``: further comparisons ``(a, b)`` shown as rows ``b − a``.
     ``chance``: ``(majority class, its share of the test set)``, shown
     above the teacher. The caption ends with the family of comparisons the
-    table makes (:func:`kd_lib.comparison.family_note`).
-    """
+    table makes (:func:`kd_lib.comparison.family_note`)."""
     if baseline not in arms:
         raise KeyError(
             f"the baseline {baseline!r} is not among the arms {list(arms)}"
         )
     rows = []
-    if chance is not None:
-        rows.append(
-            [
-                f"chance (always {chance[0]})",
-                "",
-                f"{100 * chance[1]:.1f}",
-                "",
-                "",
-            ]
-        )
-    if teacher_accuracy is not None:
-        rows.append(
-            [
-                "LSTM teacher (n = 1)",
-                "",
-                f"{100 * teacher_accuracy:.1f}",
-                "",
-                "",
-            ]
-        )
-    base = _accuracies(arms[baseline])
-    comparisons = 0
+    for name, value in (
+        (chance and f"chance (always {chance[0]})", chance and chance[1]),
+        ("LSTM teacher (n = 1)", teacher_accuracy),
+    ):
+        if value is not None:
+            rows.append([name, "", f"{100 * value:.1f}", "", ""])
+    base, compared = _accuracies(arms[baseline]), []
     for name, arm in arms.items():
-        values = _accuracies(arm)
+        values, same = _accuracies(arm), _field(arm, "same_as")
         row = [name, _setting(arm), mean_and_spread(values).format()]
-        same = (
-            arm.get("same_as")
-            if isinstance(arm, dict)
-            else getattr(arm, "same_as", None)
-        )
         if name == baseline:
             rows.append(row + ["(baseline)", ""])
         elif same or values == base:
             rows.append(row + [f"identical to {same or baseline}", ""])
         else:
             d = arm_difference(arms[baseline], arm)
+            compared.append(d)
             rows.append(row + [d.format(), verdict(d)])
-            comparisons += 1
     for a, b in pairs:
-        d = arm_difference(arms[a], arms[b])
+        compared.append(arm_difference(arms[a], arms[b]))
+        d = compared[-1]
         rows.append([f"{b} − {a}", "", "", d.format(), verdict(d)])
-        comparisons += 1
-    note = family_note(comparisons) if comparisons else ""
+    note = family_note(len(compared)) if compared else ""
     return Table(
         [
             "arm",

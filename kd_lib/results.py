@@ -8,31 +8,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = [
-    "RESULTS_DIR",
-    "stored_names",
-    "load_results",
-    "arm_records",
-]
+__all__ = ["RESULTS_DIR", "load_results", "arm_records"]
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
-def stored_names() -> list[str]:
-    """The names of the stored results shipped with kd_lib."""
-    return sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
-
-
 def load_results(name: str) -> dict:
-    """The stored results of experiment ``name`` (see
-    :func:`stored_names`)."""
+    """The stored results of experiment ``name`` (a file name of
+    ``kd_lib/results/`` without its ``.json``)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     path = RESULTS_DIR / f"{name}.json"
     if not path.is_file():
+        stored = sorted(p.stem for p in RESULTS_DIR.glob("*.json"))
         raise ValueError(
             f"no stored results named {name!r}; stored ones are "
-            f"{stored_names()} (python -m kd_lib.runners NAME writes one)"
+            f"{stored} (python -m kd_lib.runners NAME writes one)"
         )
     return json.loads(path.read_text())
 

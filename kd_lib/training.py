@@ -1,27 +1,14 @@
 """One training loop for the whole book, plus evaluation.
 
-:func:`fit` is the loop every trainer in kd_lib runs: Adam, an optional
-half-cosine decay of the learning rate, optional gradient clipping, and a
-clear error the moment the loss stops being a finite number. What differs
-between trainers (where the batches come from, what the loss is, when to
-validate) is passed in as functions. :func:`train` is the loop for a
-model and a ``DataLoader``: a batch from the loader is ``(x, *targets)``
-and the loss is called as ``loss_fn(model(x), *targets)``. Cross-entropy
-takes ``(logits, labels)``; :class:`kd_lib.DistillationLoss` takes
-``(logits, labels, teacher_logits)``.
-
-Sequences of different lengths: ``x`` may be a :class:`kd_lib.Padded`
-``(values, lengths)`` of right-padded sequences, as the loaders of
-:func:`kd_lib.make_padded_loader` yield; the model is then called as
-``model(values, lengths)`` (every model of the book accepts that) and
-anything else is unchanged.
+:func:`fit` is the loop every trainer in kd_lib runs; what differs between
+trainers (where the batches come from, what the loss is, when to validate)
+is passed in as functions. :func:`train` runs it on a ``DataLoader``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -30,18 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .distill import UNLABELLED
 from .padding import Padded
-from .utils import check_int, get_device, model_device, progress
+from .utils import (
+    check_int,
+    check_module,
+    get_device,
+    model_device,
+    progress,
+)
 
-__all__ = [
-    "fit",
-    "History",
-    "train",
-    "evaluate",
-    "predict_logits",
-    "accuracy",
-]
+__all__ = ["fit", "History", "train", "evaluate", "accuracy"]
 
 SELECT_BY = ("val_accuracy", "val_loss", "last")
 SCHEDULE_STEPS = ("epoch", "update")
@@ -75,7 +60,6 @@ def fit(
     *,
     epochs: int,
     lr: float,
-    weight_decay: float = 0.0,
     clip_grad_norm: float | None = None,
     cosine_steps: int | None = None,
     schedule_step: str = "epoch",
@@ -83,29 +67,23 @@ def fit(
     gradient_norms: list[float] | None = None,
     show_progress: bool = False,
 ) -> list[float]:
-    """The book's training loop. Returns the mean training loss of every
-    epoch and leaves ``model`` in eval mode.
+    """The book's training loop: Adam at ``lr`` over the batches of
+    ``batches(epoch)`` (epochs 0, 1, ...); ``batch_loss(batch)`` returns
+    ``(loss, size)``, a scalar tensor and the number of examples it
+    averages over. Returns every epoch's mean training loss and leaves
+    ``model`` in eval mode; raises ``FloatingPointError``, naming the
+    epoch and batch, as soon as the loss is NaN or infinite.
 
-    - ``batches(epoch)``: the batches of epoch ``epoch`` (0, 1, ...);
-      ``batch_loss(batch)`` returns ``(loss, size)``, a scalar tensor and
-      the number of examples it averages over.
-    - Adam at ``lr`` (``weight_decay``: Adam's L2 penalty); with
-      ``cosine_steps`` the rate decays from ``lr`` to 0 along a half cosine
-      over that many steps of the schedule, taken once per ``"epoch"`` or
-      per ``"update"`` (``schedule_step``).
+    - ``cosine_steps``: decay the rate from ``lr`` to 0 along a half
+      cosine over that many steps, taken once per ``"epoch"`` or per
+      ``"update"`` (``schedule_step``).
     - ``clip_grad_norm``: rescale the gradient when its norm exceeds this
-      value (None: no clipping). ``gradient_norms``: a list that receives
-      every update's gradient norm, taken before clipping.
-    - ``after_epoch(epoch)``: called after each epoch (validation,
-      keeping the best weights, ...).
-
-    Raises ``FloatingPointError``, naming the epoch and batch, as soon as
-    the loss is NaN or infinite.
+      value. ``gradient_norms``: a list that receives every update's
+      gradient norm, taken before clipping.
+    - ``after_epoch(epoch)``: called after each epoch (validation, ...).
     """
     _check_fit(epochs, lr, clip_grad_norm, schedule_step)
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=lr, weight_decay=weight_decay
-    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = None
     if cosine_steps is not None:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -156,7 +134,6 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
-    epoch_seconds: list[float] = field(default_factory=list)
     best_epoch: int = -1
 
     @property
@@ -165,11 +142,9 @@ class History:
 
     @property
     def best_val_accuracy(self) -> float | None:
-        return (
-            self.val_accuracy[self.best_epoch]
-            if self.val_accuracy
-            else None
-        )
+        if not self.val_accuracy:
+            return None
+        return self.val_accuracy[self.best_epoch]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -187,13 +162,12 @@ def default_loss(
     outputs: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
     """Cross-entropy for integer labels (per step for ``(batch, time,
-    classes)`` outputs; rows marked :data:`kd_lib.distill.UNLABELLED`
-    carry no label), MSE for float targets."""
+    classes)`` outputs), MSE for float targets."""
     if targets.is_floating_point():
         return F.mse_loss(outputs, targets)
     if outputs.dim() == 3:
         outputs, targets = outputs.flatten(0, 1), targets.flatten()
-    return F.cross_entropy(outputs, targets, ignore_index=UNLABELLED)
+    return F.cross_entropy(outputs, targets)
 
 
 def _call(model: nn.Module, x, device) -> torch.Tensor:
@@ -207,18 +181,19 @@ def _call(model: nn.Module, x, device) -> torch.Tensor:
 def _check_loader(loader, name: str) -> None:
     if not isinstance(loader, DataLoader):
         raise TypeError(
-            f"{name} must be a torch DataLoader (see kd_lib.make_loader), "
-            f"got {type(loader).__name__}"
+            f"{name} must be a torch DataLoader (see "
+            f"kd_lib.data.make_loader), got {type(loader).__name__}"
         )
 
 
 @torch.no_grad()
-def predict_logits(
-    model: nn.Module, loader: DataLoader
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model outputs and first targets over a whole loader, on the
-    CPU, in loader order (batches of tensors or of
-    :class:`kd_lib.Padded` sequences)."""
+def evaluate(
+    model: nn.Module, loader: DataLoader, loss_fn=None
+) -> dict[str, float]:
+    """``{"loss": ..., "accuracy": ...}`` over a loader's batches (of
+    tensors or of :class:`kd_lib.Padded` sequences) and their first
+    targets: the loss by ``loss_fn(outputs, targets)`` (by default as in
+    :func:`train`), accuracy only for integer labels."""
     _check_loader(loader, "loader")
     device = model_device(model)
     was_training = model.training
@@ -228,21 +203,7 @@ def predict_logits(
         outputs.append(_call(model, x, device).cpu())
         targets.append(y)
     model.train(was_training)
-    return torch.cat(outputs), torch.cat(targets)
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loader: DataLoader, loss_fn=None
-) -> dict[str, float]:
-    """``{"loss": ..., "accuracy": ...}`` over a loader (accuracy only
-    for integer labels).
-
-    ``loss_fn`` is the loss to report, called as
-    ``loss_fn(outputs, targets)``; by default cross-entropy for integer
-    labels and MSE for float targets.
-    """
-    outputs, targets = predict_logits(model, loader)
+    outputs, targets = torch.cat(outputs), torch.cat(targets)
     loss_fn = loss_fn or default_loss
     result = {"loss": float(loss_fn(outputs, targets))}
     if not targets.is_floating_point():
@@ -251,15 +212,13 @@ def evaluate(
 
 
 class _KeepBest:
-    """Validate after every epoch and remember the best weights
-    (``select_by``: best validation accuracy, ties to the lower loss;
-    lowest validation loss; or simply the last epoch)."""
+    """Validate after every epoch and remember the weights of the epoch
+    that ``select_by`` picks (see :func:`train`)."""
 
     def __init__(self, model, val_loader, history, select_by):
         self.model, self.val_loader = model, val_loader
         self.history, self.select_by = history, select_by
         self.key, self.state = None, None
-        self.started = time.perf_counter()
 
     def __call__(self, epoch: int) -> None:
         history = self.history
@@ -277,9 +236,6 @@ class _KeepBest:
             ):
                 self.key, history.best_epoch = key, epoch
                 self.state = copy.deepcopy(self.model.state_dict())
-        now = time.perf_counter()
-        history.epoch_seconds.append(now - self.started)
-        self.started = now
 
     def restore(self, epochs: int) -> None:
         if self.state is not None:
@@ -289,10 +245,7 @@ class _KeepBest:
 
 
 def _check_train(model, train_loader, val_loader, select_by):
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
+    check_module(model)
     _check_loader(train_loader, "train_loader")
     if val_loader is not None:
         _check_loader(val_loader, "val_loader")
@@ -314,7 +267,6 @@ def train(
     *,
     epochs: int,
     lr: float = 1e-3,
-    weight_decay: float = 0.0,
     loss_fn=None,
     clip_grad_norm: float | None = 1.0,
     select_by: str = "val_accuracy",
@@ -322,21 +274,21 @@ def train(
     device: torch.device | str | None = None,
     show_progress: bool = True,
 ) -> History:
-    """Train ``model`` on a loader with :func:`fit`; validate after each
-    epoch; restore the best epoch.
+    """Train ``model`` with :func:`fit` on a loader of batches ``(x,
+    *targets)``, validate after each epoch and keep the chosen epoch's
+    weights. ``x`` may be a :class:`kd_lib.Padded` batch: the model is
+    then called as ``model(values, lengths)``. Returns a :class:`History`;
+    the model is left on ``device``.
 
     - ``loss_fn(outputs, *targets)``: by default cross-entropy (integer
-      labels) or MSE (float targets).
+      labels) or MSE (float targets); :class:`kd_lib.DistillationLoss`
+      takes ``(logits, labels, teacher_logits)``.
     - ``clip_grad_norm``: see :func:`fit`. Recurrent nets need it; it
       costs a TCN nothing.
-    - ``cosine_schedule``: decay the learning rate from ``lr`` to 0 along a
-      half cosine over the epochs (long runs settle better), else keep it
-      fixed.
-    - ``select_by``: which epoch's weights to keep at the end: best
-      validation accuracy (ties go to the lower validation loss), lowest
-      validation loss, or simply the last epoch.
-
-    Returns a :class:`History`. The model is left on ``device``.
+    - ``cosine_schedule``: decay the rate from ``lr`` to 0 along a half
+      cosine over the epochs (long runs settle better).
+    - ``select_by``: the epoch kept: best validation accuracy (ties to the
+      lower validation loss), lowest validation loss, or the last.
     """
     _check_train(model, train_loader, val_loader, select_by)
     device = torch.device(device) if device is not None else get_device()
@@ -357,7 +309,6 @@ def train(
         batch_loss,
         epochs=epochs,
         lr=lr,
-        weight_decay=weight_decay,
         clip_grad_norm=clip_grad_norm,
         cosine_steps=epochs if cosine_schedule else None,
         after_epoch=keep,

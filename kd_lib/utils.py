@@ -1,5 +1,5 @@
-"""Small utilities every chapter needs: seeding, device choice, parameter
-counts, latency measurement, checkpoints and the progress bar."""
+"""Small utilities every chapter needs: seeding, devices, argument checks,
+parameter counts, latency measurement, checkpoints and the progress bar."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+from torch.utils.data import DataLoader
 from tqdm.std import tqdm
 
 __all__ = [
@@ -33,39 +34,24 @@ __all__ = [
     "progress",
     "check_tensor",
     "check_int",
+    "check_module",
+    "seeded_loader",
 ]
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's, NumPy's and PyTorch's (CPU and
-    CUDA) random generators.
-
-    The one place the book seeds anything, so that a chapter's results
-    depend on the seeds it names and nothing else (up to floating-point
-    differences between machines and thread counts).
-    """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random
+    generators: the one place the book seeds anything, so that a chapter's
+    results depend on the seeds it names and nothing else (up to
+    floating-point differences between machines and thread counts)."""
+    check_int(seed, "seed", minimum=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA when it is available, else the CPU. ``prefer`` forces a
-    choice."""
-    if prefer is not None:
-        if prefer not in ("cpu", "cuda"):
-            raise ValueError(
-                f"prefer must be 'cpu', 'cuda' or None, got {prefer!r}"
-            )
-        if prefer == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                "prefer='cuda' but no CUDA device is available"
-            )
-        return torch.device(prefer)
+def get_device() -> torch.device:
+    """CUDA when it is available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -77,10 +63,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) scalar parameters in ``model``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
+    check_module(model)
     return sum(
         p.numel()
         for p in model.parameters()
@@ -88,9 +71,17 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     )
 
 
+def check_module(model, name: str = "model") -> None:
+    """Raise a clear ``TypeError`` unless ``model`` is a ``nn.Module``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"{name} must be a torch.nn.Module, got {type(model).__name__}"
+        )
+
+
 def check_int(value, name: str, minimum: int = 1) -> None:
-    """Raise a clear ``TypeError``/``ValueError`` unless ``value`` is
-    an int >= ``minimum``."""
+    """Raise a clear ``TypeError``/``ValueError`` unless ``value`` is an
+    int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(
             f"{name} must be an int, got {type(value).__name__}"
@@ -127,32 +118,44 @@ def check_tensor(
         raise TypeError(f"{name} must be an integer tensor, got {x.dtype}")
 
 
+def seeded_loader(
+    dataset, batch_size: int, shuffle: bool, seed: int | None, **kwargs
+) -> DataLoader:
+    """A DataLoader whose shuffled order comes from its own generator,
+    seeded by ``seed`` (or by the global seed when None), so runs repeat."""
+    check_int(batch_size, "batch_size")
+    generator = None
+    if shuffle:
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        **kwargs,
+    )
+
+
 @dataclass(frozen=True)
 class Timing:
-    """Wall-clock timings in seconds: the median and the
-    inter-quartile range."""
+    """Wall-clock seconds: the median and the inter-quartile range."""
 
     median: float
     q25: float
     q75: float
     repeats: int
 
-    @property
-    def median_ms(self) -> float:
-        return 1e3 * self.median
-
 
 def measure_latency(
     fn, *, repeats: int = 20, warmup: int = 3, inference: bool = True
 ) -> Timing:
-    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls.
-
-    The median is the statistic to report: timing noise on a shared machine
-    is one-sided (things only get slower), so the mean is pulled up by
-    outliers. Synchronises CUDA around each call so GPU timings are real.
-    ``fn`` runs under ``torch.inference_mode`` unless ``inference=False``
-    (to time a training step, which needs gradients).
-    """
+    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls,
+    under ``torch.inference_mode`` unless ``inference=False`` (a training
+    step needs gradients), synchronising CUDA around each call. Report the
+    median: timing noise on a shared machine is one-sided (things only get
+    slower), so the mean is pulled up by outliers."""
     if not callable(fn):
         raise TypeError(
             "fn must be callable (for example lambda: model(x))"
@@ -161,20 +164,18 @@ def measure_latency(
         raise ValueError(
             f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}"
         )
-    sync = (
-        torch.cuda.synchronize
-        if torch.cuda.is_available()
-        else (lambda: None)
-    )
+    cuda = torch.cuda.is_available()
     with torch.inference_mode(inference):
         for _ in range(warmup):
             fn()
         times = []
         for _ in range(repeats):
-            sync()
+            if cuda:
+                torch.cuda.synchronize()
             start = time.perf_counter()
             fn()
-            sync()
+            if cuda:
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
     if repeats == 1:
         return Timing(times[0], times[0], times[0], 1)
@@ -183,18 +184,12 @@ def measure_latency(
 
 
 def fold_weight_norm(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with every parametrisation (weight
-    normalisation) folded into a plain weight.
-
+    """A copy of ``model`` (in eval mode) with every parametrisation
+    (weight normalisation) folded into a plain weight, ``model`` untouched.
     A weight-normalised layer recomputes ``g * v / ||v||`` on every forward
-    pass; at inference the weights are fixed, so timing the unfolded model
-    charges it for work a deployed model never does. The outputs are equal
-    (to float rounding); ``model`` itself is left untouched.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
+    pass; timing it unfolded charges it for work a deployed model never
+    does. The outputs are equal to float rounding."""
+    check_module(model)
     folded = copy.deepcopy(model)
     for module in list(folded.modules()):
         if not parametrize.is_parametrized(module):
@@ -225,20 +220,16 @@ def timing_environment() -> str:
                     break
     except OSError:
         pass
-    device = get_device()
     return (
         f"{cpu}; {torch.get_num_threads()} thread(s); "
-        f"torch {torch.__version__}; {device.type}"
+        f"torch {torch.__version__}; {get_device().type}"
     )
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, **metadata) -> Path:
     """Save ``model``'s state dict with plain-Python ``metadata`` (numbers,
     strings, lists, dicts)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
+    check_module(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -247,16 +238,11 @@ def save_checkpoint(model: nn.Module, path: str | Path, **metadata) -> Path:
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> dict:
-    """Load weights saved by :func:`save_checkpoint` into ``model``;
-    return the metadata.
-
-    Uses ``weights_only=True``: a checkpoint can hold tensors and plain data
-    but never code, so loading one from a stranger cannot run anything.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
+    """Load weights saved by :func:`save_checkpoint` into ``model`` and
+    return the metadata. With ``weights_only=True`` a checkpoint can hold
+    tensors and plain data but never code, so loading one from a stranger
+    cannot run anything."""
+    check_module(model)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -265,31 +251,15 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> dict:
     return payload.get("metadata", {})
 
 
-def _progress_enabled() -> bool:
-    # Executed notebooks (nbval, the committed outputs) set
-    # KD_LIB_PROGRESS=0 so that no carriage-return noise ends up in stored
-    # or compared outputs.
-    return os.environ.get("KD_LIB_PROGRESS", "1").lower() not in (
-        "0",
-        "false",
-        "no",
-    )
-
-
-def progress(
-    iterable,
-    *,
-    desc: str | None = None,
-    total: int | None = None,
-    enabled: bool = True,
-):
-    """A tqdm progress bar on stderr, off when ``KD_LIB_PROGRESS=0``
-    or ``enabled=False``."""
+def progress(iterable, *, desc: str | None = None, enabled: bool = True):
+    """A tqdm progress bar on stderr, off when ``enabled=False`` or
+    ``KD_LIB_PROGRESS=0`` (executed notebooks set it, so that no
+    carriage-return noise ends up in stored or compared outputs)."""
+    setting = os.environ.get("KD_LIB_PROGRESS", "1").lower()
     return tqdm(
         iterable,
         desc=desc,
-        total=total,
-        disable=not (enabled and _progress_enabled()),
+        disable=not enabled or setting in ("0", "false", "no"),
         leave=False,
         file=sys.stderr,
         dynamic_ncols=True,

@@ -53,21 +53,32 @@ def test_time_training_step_leaves_no_gradients_and_the_weights_unchanged():
 # ---------------------------------------------------------------- memory
 
 
-def test_peak_live_tensor_bytes_follows_frees():
-    # both alive at once
-    assert (
-        costs.peak_live_tensor_bytes(lambda: torch.ones(1000) * 2) == 8000
-    )
+class _Forward(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
 
-    def free_then_allocate():
+    def forward(self, x):
+        return self.fn(x)
+
+
+def test_peak_inference_bytes_follows_frees():
+    x = torch.randn(1, 100, 1)
+
+    def peak(fn):
+        return costs.peak_inference_bytes(_Forward(fn), x)
+
+    # both alive at once
+    assert peak(lambda x: torch.ones(1000) * 2) == 8000
+
+    def free_then_allocate(x):
         a = torch.ones(1000)
         del a
         return torch.ones(500)
 
-    assert costs.peak_live_tensor_bytes(free_then_allocate) == 4000
-    x = torch.randn(100)
+    assert peak(free_then_allocate) == 4000
     # views allocate nothing
-    assert costs.peak_live_tensor_bytes(lambda: x.view(10, 10).t()) == 0
+    assert peak(lambda x: x.view(10, 10).t()) == 0
 
 
 @pytest.mark.parametrize("make", [small_lstm, small_tcn])
@@ -117,7 +128,7 @@ def test_gradient_norm_trace_reports_norms_before_clipping():
     # large inputs give gradients far above the threshold
     x = 50 * torch.randn(32, 6, 3)
     y = torch.randint(0, 4, (32,))
-    loader = kd_lib.make_loader(x, y, batch_size=8)
+    loader = kd_lib.data.make_loader(x, y, batch_size=8)
     norms = gradients.gradient_norm_trace(
         small_lstm(), loader, epochs=2, lr=1e-3, clip_grad_norm=1e-3
     )
@@ -179,7 +190,7 @@ def test_mean_spread_and_format_table():
     )
 
 
-LOADER = kd_lib.make_loader(
+LOADER = kd_lib.data.make_loader(
     torch.randn(4, 5, 3), torch.tensor([0, 1, 2, 3])
 )
 
@@ -217,7 +228,6 @@ LOADER = kd_lib.make_loader(
             ),
             TypeError,
         ),
-        (lambda: costs.peak_live_tensor_bytes(42), TypeError),
         (
             lambda: gradients.input_gradient_by_step(
                 small_tcn(), torch.randn(2, 5, 3), torch.tensor([[0], [1]])
@@ -315,29 +325,6 @@ def test_timing_sweep_folds_weight_norm_and_gives_quartiles():
         costs.timing_sweep({"tcn": tcn}, [])
 
 
-@pytest.mark.parametrize(
-    "ratios, expected",
-    [
-        ([0.5, 0.9, 1.5, 3.0], 64),
-        ([0.5, 1.2, 0.9, 3.0], 256),
-        ([1.1, 1.2, 1.3, 3.0], 4),
-        ([2.0, 2.0, 2.0, 0.9], None),
-        ([0.5, 0.5, 0.5, 0.5], None),
-    ],
-)
-def test_crossover_is_where_the_ratio_stays_above_one(ratios, expected):
-    assert costs.crossover_length([4, 16, 64, 256], ratios) == expected
-
-
-def test_crossover_rejects_bad_input():
-    with pytest.raises(ValueError, match="increase"):
-        costs.crossover_length([16, 4], [1, 2])
-    with pytest.raises(ValueError, match="one ratio per length"):
-        costs.crossover_length([4, 16], [1.0])
-    with pytest.raises(ValueError, match="positive"):
-        costs.crossover_length([4, 16], [1.0, -1.0])
-
-
 def test_peak_training_memory_covers_the_saved_activations():
     x, y = torch.randn(4, 32, 3), torch.tensor([0, 1, 2, 3])
     for model in (small_lstm(), small_tcn()):
@@ -384,7 +371,7 @@ def test_recall_loaders_keep_the_data_and_shuffle_by_seed():
 
 def test_study_run_records_curves_and_test_accuracy():
     x, y = kd_lib.recall_at_distance(64, 12, 2, seed=0)
-    loader = kd_lib.make_loader(x, y, batch_size=32)
+    loader = kd_lib.data.make_loader(x, y, batch_size=32)
     model, record = accuracy_study.study_run(
         lambda: small_lstm().__class__(4, 4, hidden_size=5),
         (loader, loader, loader),

@@ -1,8 +1,4 @@
-"""Calibration measures."""
-
-import matplotlib
-
-matplotlib.use("Agg")
+"""Calibration measures and the bootstrap."""
 
 import pytest
 import torch
@@ -50,19 +46,34 @@ def test_agreement():
     assert kd_lib.distill.agreement(a, b) == pytest.approx(1 / 3)
 
 
-def test_plot_reliability_draws_one_bar_per_filled_bin():
-    logits = torch.tensor([[3.0, 0.0], [0.2, 0.0], [0.0, 5.0]])
-    ax = calibration.plot_reliability(
-        logits, torch.tensor([0, 1, 1]), num_bins=5
+def test_bootstrap_spread_shrinks_with_more_data_and_repeats_with_seed():
+    def accuracy(logits, labels):
+        return (logits.argmax(-1) == labels).double().mean()
+
+    kd_lib.set_seed(0)
+    small, big = 100, 10000
+    logits = torch.randn(big, 3)
+    labels = torch.randint(0, 3, (big,))
+    spread_small = calibration.bootstrap(
+        accuracy, logits[:small], labels[:small], resamples=300
+    ).std()
+    spread_big = calibration.bootstrap(
+        accuracy, logits, labels, resamples=300
+    ).std()
+    # about sqrt(100) = 10 times smaller
+    assert spread_big < spread_small / 5
+    torch.testing.assert_close(
+        calibration.bootstrap(
+            accuracy, logits[:small], labels[:small], 50, seed=3
+        ),
+        calibration.bootstrap(
+            accuracy, logits[:small], labels[:small], 50, seed=3
+        ),
     )
-    assert len(ax.patches) == int(
-        (
-            calibration.reliability_bins(
-                logits, torch.tensor([0, 1, 1]), 5
-            ).counts
-            > 0
-        ).sum()
-    )
+    with pytest.raises(ValueError):
+        calibration.bootstrap(accuracy, logits, labels[:5])
+    with pytest.raises(ValueError):
+        calibration.bootstrap(accuracy, logits, labels, resamples=1)
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,19 @@ import kd_lib
 from kd_lib.chapters import memory_tasks as mt
 
 
-def test_digits_sequences_shape_and_range():
-    x, y = kd_lib.data.load_digits_sequences()
+def test_digits_are_64_steps_of_one_feature_in_0_1():
+    s = kd_lib.digits_splits()
+    x = torch.cat([s.x_train, s.x_val, s.x_test])
+    y = torch.cat([s.y_train, s.y_val, s.y_test])
     assert x.shape == (1797, 64, 1) and y.shape == (1797,)
     assert x.min() == 0.0 and x.max() == 1.0
     assert set(y.tolist()) == set(range(10))
 
 
 def test_permuted_digits_are_one_fixed_permutation_of_the_pixels():
-    x, _ = kd_lib.data.load_digits_sequences()
-    xp, _ = kd_lib.data.load_digits_sequences(permuted=True)
-    xp_again, _ = kd_lib.data.load_digits_sequences(permuted=True)
+    x = kd_lib.digits_splits().x_train
+    xp = kd_lib.digits_splits(permuted=True).x_train
+    xp_again = kd_lib.digits_splits(permuted=True).x_train
     torch.testing.assert_close(xp, xp_again)
     assert not torch.equal(x, xp)
     # the same permutation for every image: sorting each sequence gives the
@@ -33,7 +35,6 @@ def test_digits_splits_are_fixed_disjoint_and_stratified():
     b = kd_lib.digits_splits()
     torch.testing.assert_close(a.x_test, b.x_test)
     assert sum(a.sizes().values()) == 1797
-    x, _ = kd_lib.data.load_digits_sequences()
     rows = {tuple(r.flatten().tolist()) for r in a.x_test}
     assert not rows & {tuple(r.flatten().tolist()) for r in a.x_train}
     counts = torch.bincount(a.y_test, minlength=10)
@@ -45,13 +46,13 @@ def test_shuffled_loader_order_depends_on_its_seed_only():
     y = torch.arange(100)
     first = [
         b[1]
-        for b in kd_lib.make_loader(
+        for b in kd_lib.data.make_loader(
             x, y, batch_size=10, shuffle=True, seed=3
         )
     ]
     second = [
         b[1]
-        for b in kd_lib.make_loader(
+        for b in kd_lib.data.make_loader(
             x, y, batch_size=10, shuffle=True, seed=3
         )
     ]
@@ -113,12 +114,12 @@ def test_recall_at_distance_label_is_the_symbol_d_steps_back():
             ValueError,
         ),
         (
-            lambda: kd_lib.make_loader(torch.zeros(3), torch.zeros(4)),
+            lambda: kd_lib.data.make_loader(torch.zeros(3), torch.zeros(4)),
             ValueError,
         ),
-        (lambda: kd_lib.make_loader([1, 2, 3]), TypeError),
+        (lambda: kd_lib.data.make_loader([1, 2, 3]), TypeError),
         (
-            lambda: kd_lib.make_loader(torch.zeros(3), batch_size=0),
+            lambda: kd_lib.data.make_loader(torch.zeros(3), batch_size=0),
             ValueError,
         ),
         (lambda: mt.adding_problem(10, 1), ValueError),

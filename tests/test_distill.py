@@ -56,9 +56,9 @@ def _soft_gradient_norm(temperature, scale_by_t2):
     kd_lib.set_seed(0)
     student = (torch.randn(64, 10)).requires_grad_()
     teacher = torch.randn(64, 10)
-    kd_lib.distillation_loss(
-        student, teacher, None, temperature, scale_by_t2=scale_by_t2
-    ).backward()
+    loss = kd_lib.distillation_loss(student, teacher, None, temperature)
+    # the loss carries the factor T²; divide it out for the raw KL
+    (loss if scale_by_t2 else loss / temperature**2).backward()
     return student.grad.norm().item()
 
 
@@ -80,28 +80,12 @@ def test_soft_gradient_is_difference_of_tempered_distributions():
     s = torch.randn(4, 6, requires_grad=True)
     t = torch.randn(4, 6)
     temp = 3.0
-    kd_lib.distillation_loss(s, t, None, temp, scale_by_t2=False).backward()
+    kd_lib.distillation_loss(s, t, None, temp).backward()
+    # d(T² KL)/ds = T (p_student - p_teacher) / batch
     expected = (
-        (F.softmax(s / temp, -1) - F.softmax(t / temp, -1)) / temp / len(s)
+        (F.softmax(s / temp, -1) - F.softmax(t / temp, -1)) * temp / len(s)
     )
     torch.testing.assert_close(s.grad, expected.detach())
-
-
-def test_unlabelled_rows_use_only_the_soft_term():
-    kd_lib.set_seed(0)
-    s, t = torch.randn(6, 4), torch.randn(6, 4)
-    y = torch.tensor(
-        [1, kd_lib.distill.UNLABELLED, 2, kd_lib.distill.UNLABELLED, 0, 3]
-    )
-    labelled = y != kd_lib.distill.UNLABELLED
-    loss = kd_lib.distillation_loss(s, t, y, temperature=2.0, alpha=0.3)
-    soft = kd_lib.distillation_loss(s, t, None, temperature=2.0)
-    expected = 0.3 * soft + 0.7 * F.cross_entropy(s[labelled], y[labelled])
-    torch.testing.assert_close(loss, expected)
-    all_unlabelled = torch.full((6,), kd_lib.distill.UNLABELLED)
-    torch.testing.assert_close(
-        kd_lib.distillation_loss(s, t, all_unlabelled, 2.0, 0.3), 0.3 * soft
-    )
 
 
 def test_distillation_loss_module_matches_function():
@@ -169,3 +153,90 @@ def test_teacher_logits_match_the_model_and_restore_mode():
 def test_bad_input_raises_clear_errors(call, error):
     with pytest.raises(error):
         call()
+
+
+# ------------------------------------------------- the ladder's targets
+
+
+def test_smoothed_labels_know_nothing_beyond_the_true_class():
+    labels = torch.tensor([0, 2, 2, 1])
+    smooth = kd_lib.distill.smoothed_labels(labels, 4, epsilon=0.4)
+    torch.testing.assert_close(smooth.sum(1), torch.ones(4))
+    assert torch.equal(smooth.argmax(1), labels)
+    assert smooth[0, 0].item() == pytest.approx(0.6 + 0.1)
+    # every wrong class gets the same probability, epsilon / classes
+    wrong = smooth[F.one_hot(labels, 4) == 0]
+    torch.testing.assert_close(wrong, torch.full_like(wrong, 0.1))
+    with pytest.raises(ValueError):
+        kd_lib.distill.smoothed_labels(labels, 4, epsilon=1.0)
+
+
+def test_class_average_targets_are_the_teachers_mean_per_class():
+    kd_lib.set_seed(0)
+    logits, labels = torch.randn(9, 3), torch.tensor([0, 1, 2] * 3)
+    targets = kd_lib.distill.class_average_targets(logits, labels, 4.0)
+    probs = F.softmax(logits / 4.0, -1)
+    for c in range(3):
+        torch.testing.assert_close(
+            targets[labels == c], probs[labels == c].mean(0).expand(3, 3)
+        )
+    with pytest.raises(ValueError):
+        kd_lib.distill.class_average_targets(logits, labels[:4], 4.0)
+
+
+def test_target_loss_with_the_teachers_soft_labels_is_distillation():
+    kd_lib.set_seed(0)
+    student, teacher = torch.randn(8, 5), torch.randn(8, 5)
+    labels = torch.randint(0, 5, (8,))
+    targets = F.softmax(teacher / 3.0, -1)
+    torch.testing.assert_close(
+        kd_lib.distill.target_loss(student, targets, labels, 3.0, 0.7),
+        kd_lib.distillation_loss(student, teacher, labels, 3.0, 0.7),
+    )
+    with pytest.raises(ValueError):
+        kd_lib.distill.target_loss(student, targets[:, :4], labels)
+
+
+# ------------------------------------------------ per-step distillation
+
+
+def test_per_step_loss_is_the_mean_of_each_steps_distillation_loss():
+    kd_lib.set_seed(0)
+    student, teacher = torch.randn(4, 6, 5), torch.randn(4, 6, 5)
+    each = [
+        kd_lib.distillation_loss(student[:, t], teacher[:, t], alpha=1.0)
+        for t in range(6)
+    ]
+    torch.testing.assert_close(
+        kd_lib.distill.per_step_loss(student, teacher, 4.0),
+        torch.stack(each).mean(),
+    )
+    assert kd_lib.distill.per_step_loss(teacher, teacher).abs() < 1e-6
+    with pytest.raises(ValueError):
+        kd_lib.distill.per_step_loss(student, teacher[:, :5])
+
+
+def test_hint_loss_is_zero_when_the_map_reproduces_the_states():
+    kd_lib.set_seed(0)
+    features = torch.randn(3, 7, 2)
+    weight, bias = torch.randn(5, 2), torch.randn(5)
+    states = features @ weight.T + bias
+    loss = kd_lib.distill.hint_loss(features, states, weight, bias)
+    assert loss.abs() < 1e-10
+    assert kd_lib.distill.hint_loss(features, states + 1, weight, bias) > 0
+    with pytest.raises(ValueError, match="size, channels"):
+        kd_lib.distill.hint_loss(features, states, weight.T, bias)
+
+
+def test_similarity_loss_ignores_scale_and_width_but_not_structure():
+    kd_lib.set_seed(0)
+    teacher = torch.randn(6, 5, 32)
+    student = teacher[:, :, :4] * 1.0
+    same = kd_lib.distill.similarity_loss(teacher * 3.0, teacher)
+    assert same.abs() < 1e-10  # a rescaled copy keeps every similarity
+    shuffled = student[torch.randperm(6)]
+    assert kd_lib.distill.similarity_loss(
+        shuffled, teacher
+    ) > kd_lib.distill.similarity_loss(student, teacher)
+    with pytest.raises(ValueError):
+        kd_lib.distill.similarity_loss(student[:5], teacher)

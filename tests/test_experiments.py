@@ -152,3 +152,21 @@ def test_memory_tasks_runner_on_a_tiny_budget():
 
 def test_memory_tasks_is_a_command_line_experiment():
     assert "memory_tasks" in runners.EXPERIMENTS
+
+
+def test_a_diverging_setting_is_recorded_and_the_others_still_train():
+    from kd_lib.runners.ladder import _train_or_split
+
+    settings = [
+        kd_lib.arms.Setting("scratch", lr) for lr in (1e-3, 1e-1, 1e-2)
+    ]
+
+    def train(group):
+        if any(s.lr == 1e-1 for s in group):
+            raise FloatingPointError("the loss became nan")
+        return {s: f"trained at {s.lr:g}" for s in group}
+
+    found = _train_or_split(train, settings)
+    assert found[settings[1]] is None
+    assert found[settings[0]] == "trained at 0.001"
+    assert found[settings[2]] == "trained at 0.01"

@@ -3,16 +3,12 @@
 import json
 import math
 
-import matplotlib
+import pytest
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-import kd_lib  # noqa: E402
-from kd_lib.chapters import memory_tasks as mt  # noqa: E402
-from kd_lib.comparison import verdict  # noqa: E402
+import kd_lib
+from kd_lib.chapters import memory_tasks as mt
+from kd_lib.comparison import verdict
 
 # ------------------------------------- fair LSTM-versus-TCN memory tasks
 
@@ -217,20 +213,19 @@ def test_best_lr_is_picked_on_validation_data_and_ties_go_low():
         for s in (1, 0)
     ]
     # the test set never picks: 1e-2 validates better, tests worse
-    assert mt.memory_best_lr(records, "recall", "LSTM", 6) == 1e-2
     runs = mt.memory_tuned_runs(records, "recall", "LSTM", 6)
-    assert [r["seed"] for r in runs] == [0, 1]
+    assert [(r["lr"], r["seed"]) for r in runs] == [(1e-2, 0), (1e-2, 1)]
     assert mt.memory_values(records, "recall", "LSTM", 6) == [0.3, 0.3]
     tied = [dict(r, val_accuracy=[1.0] * 4) for r in records]
-    assert mt.memory_best_lr(tied, "recall", "LSTM", 6) == 1e-3
+    assert mt.memory_tuned_runs(tied, "recall", "LSTM", 6)[0]["lr"] == 1e-3
     with pytest.raises(KeyError):
-        mt.memory_best_lr(records, "recall", "LSTM", 7)
+        mt.memory_tuned_runs(records, "recall", "LSTM", 7)
     # lower validation loss is better on adding and copy
     losses = [
         _record("copy", "TCN", lr, 0, [1.0, 0.5, 0.2, v], 0.1)
         for lr, v in ((1e-3, 0.3), (3e-3, 0.1))
     ]
-    assert mt.memory_best_lr(losses, "copy", "TCN") == 3e-3
+    assert mt.memory_tuned_runs(losses, "copy", "TCN")[0]["lr"] == 3e-3
 
 
 def test_final_change_and_convergence():
@@ -265,21 +260,6 @@ def test_tcn_advantage_is_positive_when_the_tcn_is_better():
     d = mt.tcn_advantage(records, "recall", 20)
     assert d.differences == pytest.approx((-0.75, -0.7))
     assert verdict(d) == "worse"
-
-
-def test_memory_curves_plot_the_tuned_runs():
-    records = [
-        _record(task, model, 1e-3, s, [0.5, 0.6, 0.7, 0.8], 0.8, d)
-        for task, d in (("recall", 6), ("copy", None))
-        for model in mt.MEMORY_MODELS
-        for s in (0, 1)
-    ]
-    fig, (a, b) = plt.subplots(1, 2)
-    mt.plot_memory_curves(records, "recall", 6, ax=a, mark=96)
-    mt.plot_memory_curves(records, "copy", ax=b, linestyle="--")
-    assert len(a.lines) == 4 and len(b.lines) == 3  # 2 models, chance, mark
-    assert a.get_xlabel() == "update" and b.get_ylabel()
-    plt.close(fig)
 
 
 def test_memory_units_cover_the_grid():

@@ -33,7 +33,7 @@ def test_tcn_classifier_shapes(readout):
 
 def test_tcn_is_causal_end_to_end():
     kd_lib.set_seed(1)
-    tcn = kd_lib.TCN(input_size=2, channels=[6, 6, 6], kernel_size=2)
+    tcn = kd_lib.models.TCN(input_size=2, channels=[6, 6, 6], kernel_size=2)
     x = torch.randn(3, 50, 2)
     y = tcn(x)
     x_changed = x.clone()
@@ -52,7 +52,7 @@ def test_receptive_field_formula_matches_gradient(kernel_size, levels):
     so every path through the network carries gradient and the measured
     field is the full theoretical one.
     """
-    tcn = kd_lib.TCN(
+    tcn = kd_lib.models.TCN(
         input_size=1, channels=[4] * levels, kernel_size=kernel_size
     )
     with torch.no_grad():
@@ -118,16 +118,19 @@ def test_lstm_is_causal():
         (lambda: kd_lib.receptive_field(1, 3), ValueError),
         (lambda: kd_lib.receptive_field(3, 0), ValueError),
         (lambda: kd_lib.receptive_field(3.0, 2), TypeError),
-        (lambda: kd_lib.TCN(1, [8], kernel_size=1), ValueError),
-        (lambda: kd_lib.TCN(1, [], kernel_size=3), ValueError),
-        (lambda: kd_lib.TCN(1, [4], dropout=1.5), ValueError),
+        (lambda: kd_lib.models.TCN(1, [8], kernel_size=1), ValueError),
+        (lambda: kd_lib.models.TCN(1, [], kernel_size=3), ValueError),
+        (lambda: kd_lib.models.TCN(1, [4], dropout=1.5), ValueError),
         (
             lambda: kd_lib.TCNClassifier(1, 10, [4], readout="mean"),
             ValueError,
         ),
-        (lambda: kd_lib.TCN(2, [4])(torch.randn(3, 10)), ValueError),
-        (lambda: kd_lib.TCN(2, [4])(torch.randn(3, 10, 5)), ValueError),
-        (lambda: kd_lib.TCN(2, [4])([[1.0, 2.0]]), TypeError),
+        (lambda: kd_lib.models.TCN(2, [4])(torch.randn(3, 10)), ValueError),
+        (
+            lambda: kd_lib.models.TCN(2, [4])(torch.randn(3, 10, 5)),
+            ValueError,
+        ),
+        (lambda: kd_lib.models.TCN(2, [4])([[1.0, 2.0]]), TypeError),
         (
             lambda: kd_lib.LSTMClassifier(2, 3)(torch.randn(3, 10)),
             ValueError,
@@ -171,3 +174,53 @@ def test_lstm_default_init_is_unchanged_by_the_forget_bias_option():
     b = kd_lib.LSTMClassifier(3, 2, hidden_size=5, forget_bias=None)
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb)
+
+
+# ------------------------------------------------- running opinions
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        kd_lib.LSTMClassifier(2, 3, hidden_size=8, num_layers=2),
+        kd_lib.TCNClassifier(2, 3, channels=[4, 4, 4]),
+    ],
+)
+def test_steps_end_with_the_forward_pass_and_never_see_the_future(model):
+    kd_lib.set_seed(0)
+    model.eval()
+    x = torch.randn(3, 20, 2)
+    with torch.no_grad():
+        features, logits = model.steps(x)
+        assert logits.shape == (3, 20, 3) and features.shape[:2] == (3, 20)
+        torch.testing.assert_close(logits[:, -1], model(x))
+        later = x.clone()
+        later[:, 11:] = torch.randn(3, 9, 2)
+        _, moved = model.steps(later)
+    torch.testing.assert_close(moved[:, :11], logits[:, :11])
+    assert not torch.allclose(moved[:, 11:], logits[:, 11:])
+
+
+def test_grouped_steps_are_each_students_steps():
+    kd_lib.set_seed(0)
+    students = [
+        kd_lib.TCNClassifier(2, 3, channels=[4, 4]).eval() for _ in range(3)
+    ]
+    grouped = kd_lib.multiseed.GroupedTCNClassifier.from_students(students)
+    x = torch.randn(5, 12, 2)
+    with torch.no_grad():
+        features, logits = grouped.steps(x.expand(3, -1, -1, -1))
+        for s, student in enumerate(students):
+            f, z = student.steps(x)
+            torch.testing.assert_close(features[s], f, atol=1e-5, rtol=0)
+            torch.testing.assert_close(logits[s], z, atol=1e-5, rtol=0)
+
+
+def test_squared_norms_are_each_students_own():
+    kd_lib.set_seed(0)
+    students = [kd_lib.TCNClassifier(1, 2, channels=[3]) for _ in range(2)]
+    grouped = kd_lib.multiseed.GroupedTCNClassifier.from_students(students)
+    norms = grouped.squared_norms()
+    for s, student in enumerate(students):
+        own = sum(p.pow(2).sum() for p in student.parameters())
+        torch.testing.assert_close(norms[s], own)

@@ -1,16 +1,12 @@
 import math
 
-import matplotlib
+import pytest
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-import kd_lib  # noqa: E402
+import kd_lib
 from kd_lib.chapters import memory_tasks as mt
-from kd_lib.chapters import receptive_fields as rc  # noqa: E402
+from kd_lib.chapters import receptive_fields as rc
 
 
 class Lag(nn.Module):
@@ -49,16 +45,6 @@ def test_reachable_lags_bad_input():
         rc.reachable_lags(1, 3)
     with pytest.raises(TypeError, match="num_levels"):
         rc.reachable_lags(2, 2.0)
-
-
-def test_dilated_tree_draws_every_reached_node():
-    ax = rc.plot_dilated_tree(2, 3, extra_steps=2)
-    # grey background row, then its reached nodes, per layer
-    dark = ax.collections[1::2]
-    assert sum(len(c.get_offsets()) for c in dark) == sum(
-        len(lags) for lags in rc.reachable_lags(2, 3)
-    )
-    plt.close("all")
 
 
 # ----------------------------------------------------------- measured field
@@ -162,29 +148,17 @@ def test_design_covers_the_distance_and_nothing_cheaper_does(distance):
                 break  # more levels only cost more
 
 
-def test_design_options_give_the_fewest_levels_per_kernel():
-    options = rc.design_options(
-        30, input_size=1, num_outputs=2, channels=4, kernel_sizes=(2, 3)
-    )
-    assert [
-        (o.kernel_size, o.num_levels, o.receptive_field) for o in options
-    ] == [(2, 4, 31), (3, 4, 61)]
-    assert options[0].parameters == kd_lib.count_parameters(
-        kd_lib.TCNClassifier(1, 2, [4] * 4, kernel_size=2)
-    )
-
-
 def test_design_bad_input():
     with pytest.raises(ValueError, match="distance"):
         rc.smallest_tcn(-1, 1, 2, 4)
     with pytest.raises(TypeError, match="distance"):
         rc.smallest_tcn(3.5, 1, 2, 4)
     with pytest.raises(ValueError, match="channels"):
-        rc.design_options(3, 1, 2, 0)
+        rc.smallest_tcn(3, 1, 2, 0)
     with pytest.raises(ValueError, match="kernel size"):
-        rc.design_options(3, 1, 2, 4, kernel_sizes=(1,))
+        rc.smallest_tcn(3, 1, 2, 4, kernel_sizes=(1,))
     with pytest.raises(ValueError, match="empty"):
-        rc.design_options(3, 1, 2, 4, kernel_sizes=())
+        rc.smallest_tcn(3, 1, 2, 4, kernel_sizes=())
 
 
 # -------------------------------------------------------------- experiments
@@ -278,21 +252,6 @@ def test_experiment_bad_input():
             torch.zeros(2),
             epochs=1,
         )
-
-
-def test_accuracy_plot_checks_lengths():
-    with pytest.raises(ValueError, match="distances"):
-        rc.plot_accuracy_by_distance(
-            [1, 2, 3], {"tcn": [0.5, 0.6]}, num_classes=4
-        )
-    ax = rc.plot_accuracy_by_distance(
-        [1, 2],
-        {"tcn": [[0.5, 0.6], [0.7, 0.8]]},
-        num_classes=4,
-        receptive_fields={"tcn": 2},
-    )
-    assert ax.get_ylabel() == "test accuracy (%)"
-    plt.close("all")
 
 
 def test_path_weights_count_paths_and_discount_long_ones():

@@ -3,11 +3,7 @@ three soft-loss forms."""
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,43 +17,39 @@ def _logits(n=32, classes=10, scale=3.0, seed=0):
     return torch.randn(n, classes, dtype=torch.float64) * scale
 
 
+def _loglog_slope(x, y):
+    return np.polyfit(np.log(x), np.log(np.asarray(y, dtype=float)), 1)[0]
+
+
 # ---------------------------------------------------- entropy and ambiguity
 
 
 def test_entropy_is_zero_for_one_hot_and_log_n_for_uniform():
     probs = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])
     torch.testing.assert_close(
-        sl.entropy(probs), torch.tensor([0.0, math.log(4)])
+        kd_lib.entropy(probs), torch.tensor([0.0, math.log(4)])
     )
 
 
 def test_entropy_grows_with_temperature():
     logits = _logits()
     values = [
-        sl.entropy(kd_lib.soft_targets(logits, t)).mean().item()
+        kd_lib.entropy(kd_lib.soft_targets(logits, t)).mean().item()
         for t in (0.5, 1, 2, 5, 50)
     ]
     assert all(a < b for a, b in zip(values, values[1:]))
 
 
-def test_top2_margin():
-    probs = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.45, 0.45]])
-    torch.testing.assert_close(
-        sl.top2_margin(probs), torch.tensor([0.2, 0.0])
-    )
-
-
-def test_most_ambiguous_picks_the_flattest_and_the_closest_call():
+def test_most_ambiguous_picks_the_flattest():
     probs = torch.tensor(
         [
             [0.98, 0.01, 0.01],  # confident
             [0.40, 0.30, 0.30],  # flattest: highest entropy
-            [0.50, 0.49, 0.01],  # closest call between two classes
+            [0.50, 0.49, 0.01],
             [0.80, 0.10, 0.10],
         ]
     )
-    assert sl.most_ambiguous(probs, 1, by="entropy").tolist() == [1]
-    assert sl.most_ambiguous(probs, 2, by="margin").tolist() == [2, 1]
+    assert sl.most_ambiguous(probs, 1).tolist() == [1]
     assert sl.most_ambiguous(probs, 4).tolist()[-1] == 0
 
 
@@ -162,7 +154,9 @@ def test_kl_and_soft_cross_entropy_have_the_same_gradient():
 def test_kl_minus_soft_cross_entropy_is_minus_the_teacher_entropy():
     student, teacher = _logits(seed=1), _logits(seed=2)
     for t in (1.0, 3.0):
-        teacher_entropy = sl.entropy(kd_lib.soft_targets(teacher, t)).mean()
+        teacher_entropy = kd_lib.entropy(
+            kd_lib.soft_targets(teacher, t)
+        ).mean()
         for scale in (False, True):
             factor = t**2 if scale else 1.0
             gap = sl.soft_loss(
@@ -177,7 +171,7 @@ def test_soft_ce_is_smallest_at_the_teacher_and_equals_its_entropy_there():
         teacher.clone(), teacher, 2.0, "soft_ce", scale_by_t2=False
     )
     torch.testing.assert_close(
-        at_teacher, sl.entropy(kd_lib.soft_targets(teacher, 2.0)).mean()
+        at_teacher, kd_lib.entropy(kd_lib.soft_targets(teacher, 2.0)).mean()
     )
     assert sl.soft_loss(
         teacher.clone(), teacher, 2.0, "kl"
@@ -210,8 +204,8 @@ def test_unscaled_soft_gradient_shrinks_as_1_over_t2_and_t2_undoes_it():
     temps = [50.0, 100.0, 200.0, 400.0]
     unscaled = sl.gradient_norms(student, teacher, temps, scale_by_t2=False)
     scaled = sl.gradient_norms(student, teacher, temps, scale_by_t2=True)
-    assert sl.loglog_slope(temps, unscaled) == pytest.approx(-2.0, abs=0.01)
-    assert sl.loglog_slope(temps, scaled) == pytest.approx(0.0, abs=0.01)
+    assert _loglog_slope(temps, unscaled) == pytest.approx(-2.0, abs=0.01)
+    assert _loglog_slope(temps, scaled) == pytest.approx(0.0, abs=0.01)
     torch.testing.assert_close(
         scaled, unscaled * torch.tensor(temps, dtype=torch.float64) ** 2
     )
@@ -237,7 +231,7 @@ def test_high_temperature_limit_is_logit_mse():
         for t in (10.0, 100.0, 1000.0)
     ]
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 2e-3
-    assert sl.loglog_slope([10.0, 100.0, 1000.0], gaps) == pytest.approx(
+    assert _loglog_slope([10.0, 100.0, 1000.0], gaps) == pytest.approx(
         -1.0, abs=0.1
     )
 
@@ -260,41 +254,6 @@ def test_soft_loss_kl_form_is_the_library_distillation_loss():
     )
 
 
-# ---------------------------------------------------------------- figures
-
-
-def test_figures_draw_what_they_are_given():
-    logits = torch.tensor(
-        [[3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [1.0, 0.0, 2.5]]
-    )
-    ax = sl.plot_class_similarity(
-        sl.class_similarity(
-            logits, torch.tensor([0, 1, 2]), mask_diagonal=True
-        )
-    )
-    assert ax.get_xlabel() and ax.get_ylabel()
-    plt.close("all")
-    _, (image_ax, bar_ax) = plt.subplots(1, 2)
-    sl.plot_digit_and_soft_label(
-        torch.rand(64, 1),
-        torch.softmax(torch.randn(10), 0),
-        3,
-        image_ax,
-        bar_ax,
-    )
-    assert (
-        len(bar_ax.patches) == 10
-        and bar_ax.patches[3].get_linewidth()
-        > bar_ax.patches[0].get_linewidth()
-    )
-    plt.close("all")
-    ax = sl.plot_soft_label_at_temperatures(
-        torch.tensor([4.0, 1.0, 0.0]), [1, 4]
-    )
-    assert len(ax.patches) == 6 and ax.get_yscale() == "log"
-    plt.close("all")
-
-
 # ---------------------------------------------------------------- bad input
 
 
@@ -302,16 +261,13 @@ def test_figures_draw_what_they_are_given():
     "call,error",
     [
         (
-            lambda: sl.entropy(torch.tensor([[2.0, -1.0]])),
+            lambda: kd_lib.entropy(torch.tensor([[2.0, -1.0]])),
             ValueError,
         ),  # logits, not probabilities
-        (lambda: sl.entropy([[0.5, 0.5]]), TypeError),
-        (lambda: sl.entropy(torch.tensor([0.5, 0.5])), ValueError),
-        (lambda: sl.top2_margin(torch.tensor([[0.7, 0.7]])), ValueError),
+        (lambda: kd_lib.entropy([[0.5, 0.5]]), TypeError),
+        (lambda: kd_lib.entropy(torch.tensor([0.5, 0.5])), ValueError),
         (
-            lambda: sl.most_ambiguous(
-                torch.tensor([[0.5, 0.5]]), 1, by="loss"
-            ),
+            lambda: sl.most_ambiguous(torch.tensor([[0.7, 0.7]]), 1),
             ValueError,
         ),
         (
@@ -404,39 +360,8 @@ def test_figures_draw_what_they_are_given():
             ),
             ValueError,
         ),
-        (lambda: sl.loglog_slope([1.0, 2.0], [1.0, 0.0]), ValueError),
-        (
-            lambda: sl.plot_digit_and_soft_label(
-                torch.zeros(10), torch.zeros(10), 0, None, None
-            ),
-            ValueError,
-        ),
     ],
 )
 def test_bad_input_is_rejected_with_a_clear_error(call, error):
     with pytest.raises(error):
         call()
-
-
-def test_bootstrap_spread_shrinks_with_more_data_and_repeats_with_seed():
-    def accuracy(logits, labels):
-        return (logits.argmax(-1) == labels).double().mean()
-
-    kd_lib.set_seed(0)
-    small, big = 100, 10000
-    logits = torch.randn(big, 3)
-    labels = torch.randint(0, 3, (big,))
-    spread_small = sl.bootstrap(
-        accuracy, logits[:small], labels[:small], resamples=300
-    ).std()
-    spread_big = sl.bootstrap(accuracy, logits, labels, resamples=300).std()
-    # about sqrt(100) = 10 times smaller
-    assert spread_big < spread_small / 5
-    torch.testing.assert_close(
-        sl.bootstrap(accuracy, logits[:small], labels[:small], 50, seed=3),
-        sl.bootstrap(accuracy, logits[:small], labels[:small], 50, seed=3),
-    )
-    with pytest.raises(ValueError):
-        sl.bootstrap(accuracy, logits, labels[:5])
-    with pytest.raises(ValueError):
-        sl.bootstrap(accuracy, logits, labels, resamples=1)

@@ -150,6 +150,72 @@ def test_stored_results_load_and_have_one_record_per_arm_and_setting():
             assert {len(c) for c in record["test_correct"]} == {359}
 
 
+@pytest.mark.parametrize(
+    "name, where, items",
+    [
+        ("data_fraction", {"fraction": 0.05}, 359),
+        ("data_fraction", {"fraction": 1.0}, 359),
+        ("vowels", {}, 370),
+        ("vowels_lengths", {}, 370),
+    ],
+)
+def test_every_ladder_arm_was_tuned_on_validation_and_converged(
+    name, where, items
+):
+    """The ladder's stored arms: every trained arm's setting is the best
+    of its search by mean final validation accuracy (ties to the smaller
+    values), every rung of the ladder is there with five seeds and every
+    test item, and every curve is flat at the end."""
+    stored = kd_lib.results.load_results(name)
+    arms = kd_lib.results.arm_records(stored["records"], **where)
+    assert tuple(arms) == kd_lib.arms.ARMS
+    search = [
+        r
+        for r in stored["search"]
+        if all(r.get(k) == v for k, v in where.items())
+    ]
+    for arm in kd_lib.arms.TRAINED:
+        if arms[arm].get("same_as"):
+            continue
+        tried = [r for r in search if r["arm"] == arm]
+        best = max(sum(r["val_final"]) / len(r["val_final"]) for r in tried)
+        chosen = sum(arms[arm]["val_accuracy"][-1]) / 5
+        assert chosen == pytest.approx(best), arm
+    for record in arms.values():
+        assert record["seeds"] == kd_lib.arms.SEEDS
+        assert {len(c) for c in record["test_correct"]} == {items}
+        assert all(abs(s) < 1e-3 for s in record["final_slope"])
+    # the extra epochs start from the chosen students of their base arm
+    for extra, (base, _) in kd_lib.arms.CONTINUED.items():
+        assert arms[extra]["setting"]["arm"] == base
+
+
+def test_per_step_arms_take_the_soft_arms_setting_and_a_searched_weight():
+    stored = kd_lib.results.load_results("per_step")
+    from kd_lib.chapters import per_step
+
+    ladder = {
+        ("digits", f): kd_lib.results.arm_records(
+            kd_lib.results.load_results("data_fraction")["records"],
+            fraction=f,
+        )["soft"]
+        for f in (0.05, 0.25)
+    }
+    ladder["vowels", 1.0] = kd_lib.results.arm_records(
+        kd_lib.results.load_results("vowels")["records"]
+    )["soft"]
+    for r in stored["records"]:
+        soft = ladder[r["data"], r["fraction"]]["setting"]
+        assert r["setting"]["lr"] == soft["lr"]
+        assert r["setting"]["weight_decay"] == soft["weight_decay"]
+        assert r["setting"]["weight"] in per_step.WEIGHTS[r["arm"]]
+        assert r["seeds"] == kd_lib.arms.SEEDS
+        assert all(abs(s) < 1e-3 for s in r["final_slope"])
+    assert {(r["data"], r["arm"]) for r in stored["records"]} == {
+        (d, a) for d in ("digits", "vowels") for a in per_step.PER_STEP_ARMS
+    }
+
+
 def test_load_results_names_the_command_for_a_missing_file(
     tmp_path, monkeypatch
 ):
@@ -300,7 +366,7 @@ def test_memory_tasks_tuned_rates_come_from_the_grid():
         grid = study["lrs"] + study["extra_lrs"].get(task, [])
         for d in study["distances"] if task == "recall" else [None]:
             for model in mt.MEMORY_MODELS:
-                lr = mt.memory_best_lr(records, task, model, d)
-                assert lr in grid
+                runs = mt.memory_tuned_runs(records, task, model, d)
+                assert runs[0]["lr"] in grid
                 values = mt.memory_values(records, task, model, d)
                 assert len(values) == len(study["seeds"])

@@ -7,11 +7,12 @@ import torch
 import kd_lib
 from kd_lib.chapters import streaming
 from kd_lib.chapters.streaming import (
-    LastStep,
+    LSTMStep,
     RecomputingTCN,
-    StreamingLSTM,
-    StreamingTCN,
+    TCNStep,
+    run_steps,
 )
+from kd_lib.models import TCN
 
 
 def _trained_looking_tcn(
@@ -34,44 +35,58 @@ def _trained_looking_tcn(
 
 
 @pytest.mark.parametrize(
-    "seed, batch, length, kernel_size",
+    "seed, batch, length, kernel_size, channels",
     [
-        (0, 1, 1, 2),
-        (1, 3, 17, 3),
-        (2, 5, 64, 3),
-        (3, 2, 150, 4),
-        (4, 7, 40, 5),
+        (0, 1, 1, 2, (6, 5, 5, 7)),
+        (1, 3, 17, 3, (6, 5, 5, 7)),
+        (2, 5, 64, 3, (8, 8, 8, 8, 8)),
+        (3, 2, 150, 4, (6, 5, 5, 7)),
+        (4, 7, 40, 5, (3, 3)),
     ],
 )
 def test_streaming_tcn_equals_full_forward(
-    seed, batch, length, kernel_size
+    seed, batch, length, kernel_size, channels
 ):
-    model = _trained_looking_tcn(seed, kernel_size=kernel_size)
+    model = _trained_looking_tcn(
+        seed, kernel_size=kernel_size, channels=channels
+    )
     x = torch.randn(
         batch, length, 2, generator=torch.Generator().manual_seed(seed)
     )
     with torch.no_grad():
         expected = model(x)
-    torch.testing.assert_close(
-        StreamingTCN(model)(x), expected, rtol=1e-5, atol=1e-5
-    )
-    torch.testing.assert_close(
-        RecomputingTCN(model)(x), expected, rtol=1e-5, atol=1e-5
-    )
+    for step in (TCNStep(model), RecomputingTCN(model)):
+        torch.testing.assert_close(
+            run_steps(step, x), expected, rtol=1e-5, atol=1e-5
+        )
 
 
-def test_streaming_bare_tcn_gives_features():
+def test_streaming_bare_tcn_gives_features_with_weight_norm_folded():
     kd_lib.set_seed(0)
-    tcn = kd_lib.TCN(3, [4, 4], kernel_size=2).eval()
+    tcn = TCN(3, [4, 4], kernel_size=2).eval()
     x = torch.randn(2, 20, 3)
     with torch.no_grad():
         expected = tcn(x)
-    torch.testing.assert_close(
-        StreamingTCN(tcn)(x), expected, rtol=1e-5, atol=1e-5
+    for step in (TCNStep(tcn), RecomputingTCN(tcn)):
+        torch.testing.assert_close(
+            run_steps(step, x), expected, rtol=1e-5, atol=1e-5
+        )
+    # no parametrisation left: plain weights, no weight-norm gains
+    assert not any(
+        "parametrizations" in name
+        for name, _ in TCNStep(tcn).named_parameters()
     )
-    torch.testing.assert_close(
-        RecomputingTCN(tcn)(x), expected, rtol=1e-5, atol=1e-5
-    )
+
+
+def test_a_causal_step_never_sees_the_future():
+    model = _trained_looking_tcn(6)
+    x = torch.randn(2, 30, 2)
+    changed = x.clone()
+    changed[:, 20:] = torch.randn(2, 10, 2)
+    for step in (TCNStep(model), RecomputingTCN(model)):
+        before, after = run_steps(step, x), run_steps(step, changed)
+        assert torch.equal(before[:, :20], after[:, :20])
+        assert not torch.allclose(before[:, 20:], after[:, 20:])
 
 
 def test_last_step_matches_last_readout_classifier():
@@ -79,12 +94,15 @@ def test_last_step_matches_last_readout_classifier():
     x = torch.randn(4, 30, 2)
     with torch.no_grad():
         torch.testing.assert_close(
-            LastStep(StreamingTCN(model))(x), model(x), rtol=1e-5, atol=1e-5
+            run_steps(TCNStep(model), x)[:, -1],
+            model(x),
+            rtol=1e-5,
+            atol=1e-5,
         )
 
 
 @pytest.mark.parametrize("layers", [1, 2])
-def test_streaming_lstm_equals_full_forward(layers):
+def test_lstm_step_equals_full_forward(layers):
     kd_lib.set_seed(layers)
     model = kd_lib.LSTMClassifier(
         2, 4, hidden_size=16, num_layers=layers, readout="sequence"
@@ -93,59 +111,56 @@ def test_streaming_lstm_equals_full_forward(layers):
     with torch.no_grad():
         expected = model(x)
     torch.testing.assert_close(
-        StreamingLSTM(model)(x), expected, rtol=1e-5, atol=1e-5
+        run_steps(LSTMStep(model), x), expected, rtol=1e-5, atol=1e-5
     )
 
 
-@pytest.mark.parametrize("make", [StreamingTCN, RecomputingTCN, "lstm"])
-def test_reset_starts_a_new_sequence(make):
+@pytest.mark.parametrize("make", [TCNStep, RecomputingTCN, "lstm"])
+def test_a_fresh_state_starts_a_new_sequence(make):
     if make == "lstm":
         kd_lib.set_seed(0)
         model = kd_lib.LSTMClassifier(
             2, 4, hidden_size=8, readout="sequence"
         ).eval()
-        make = StreamingLSTM
+        make = LSTMStep
     else:
         model = _trained_looking_tcn(0)
-    first, second = torch.randn(2, 30, 2), torch.randn(2, 12, 2)
-    streamer = make(model, batch_size=2)
-    for t in range(first.shape[1]):
-        streamer.step(first[:, t])
-    streamer.reset(2)
-    after_reset = torch.stack(
-        [streamer.step(second[:, t]) for t in range(second.shape[1])], dim=1
-    )
+    gen = torch.Generator().manual_seed(5)
+    first, second = torch.randn(2, 2, 30, 2, generator=gen)
+    step = make(model)
+    states = step.initial_state(2)
     with torch.no_grad():
+        for t in range(first.shape[1]):
+            _, states = step(first[:, t], states)
+        leaked = run_steps(step, second, states)
+        fresh = run_steps(step, second, step.initial_state(2))
         torch.testing.assert_close(
-            after_reset, model(second), rtol=1e-5, atol=1e-5
+            fresh, model(second), rtol=1e-5, atol=1e-5
         )
-    # and without the reset the history does leak into the outputs
-    streamer.reset(2)
-    for t in range(first.shape[1]):
-        streamer.step(first[:, t])
-    leaked = torch.stack(
-        [streamer.step(second[:, t]) for t in range(second.shape[1])], dim=1
-    )
-    assert not torch.allclose(leaked, after_reset, atol=1e-4)
+    # without a fresh state the history does leak into the outputs
+    assert not torch.allclose(leaked, fresh, atol=1e-4)
 
 
 def test_streams_in_a_batch_are_independent():
-    model = _trained_looking_tcn(2)
+    step = TCNStep(_trained_looking_tcn(2))
     x = torch.randn(4, 20, 2)
-    together = StreamingTCN(model)(x)
-    alone = StreamingTCN(model)(x[2:3])
-    torch.testing.assert_close(together[2:3], alone, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        run_steps(step, x)[2:3],
+        run_steps(step, x[2:3]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_streaming_copies_the_weights():
     model = _trained_looking_tcn(0)
-    streamer = StreamingTCN(model)
+    step = TCNStep(model)
     x = torch.randn(1, 10, 2)
-    before = streamer(x)
+    before = run_steps(step, x)
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
-    torch.testing.assert_close(streamer(x), before)
+    torch.testing.assert_close(run_steps(step, x), before)
 
 
 def test_state_size_accounting():
@@ -155,13 +170,14 @@ def test_state_size_accounting():
     # 2**i
     expected = 1 * 2 + 8 * 2 + sum(2 * 8 * 2 * 2**i for i in range(1, 5))
     assert streaming.state_floats(tcn) == expected == 978
-    assert streaming.state_bytes(tcn) == 4 * 978
-    streamer = StreamingTCN(tcn, batch_size=3)
-    assert streamer.state_floats == 3 * 978
-    assert streaming.state_floats(streamer) == 978
+    states = TCNStep(tcn).initial_state(3)
+    assert sum(s.shape[1] for s in states) == 978
+    assert all(s.shape[0] == 3 for s in states)
     lstm = kd_lib.LSTMClassifier(1, 10, hidden_size=128, num_layers=2)
     assert streaming.state_floats(lstm) == 2 * 2 * 128
-    assert StreamingLSTM(lstm, batch_size=5).state_floats == 5 * 512
+    assert sum(s.numel() for s in LSTMStep(lstm).initial_state(5)) == (
+        5 * 512
+    )
     assert (
         streaming.state_floats(RecomputingTCN(tcn))
         == tcn.receptive_field
@@ -177,6 +193,7 @@ def test_multiply_adds_per_step():
         streaming.multiply_adds_per_step(tcn, window=125)
         == 125 * per_column + 80
     )
+    assert streaming.multiply_adds_per_step(tcn.tcn) == per_column
     lstm = kd_lib.LSTMClassifier(1, 10, hidden_size=128, num_layers=2)
     assert (
         streaming.multiply_adds_per_step(lstm)
@@ -185,141 +202,32 @@ def test_multiply_adds_per_step():
 
 
 def test_step_latency_returns_a_positive_median():
-    timing = streaming.step_latency(
-        StreamingTCN(_trained_looking_tcn(0)),
-        batch_size=2,
-        repeats=5,
-        warmup=1,
-    )
-    assert timing.median > 0 and timing.repeats == 5
+    model = _trained_looking_tcn(0)
+    for step in (TCNStep(model), RecomputingTCN(model)):
+        timing = streaming.step_latency(
+            step, batch_size=2, repeats=5, warmup=1
+        )
+        assert timing.median > 0 and timing.repeats == 5
 
 
 def test_bad_inputs_raise():
     model = _trained_looking_tcn(0)
-    streamer = StreamingTCN(model, batch_size=2)
+    step = TCNStep(model)
     with pytest.raises(TypeError, match="kd_lib.TCN"):
-        StreamingTCN(torch.nn.Linear(2, 2))
+        TCNStep(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="kd_lib.TCN"):
+        RecomputingTCN(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError, match="LSTMClassifier"):
-        StreamingLSTM(model)
-    with pytest.raises(ValueError, match="one step of shape"):
-        streamer.step(torch.randn(2, 3))
-    with pytest.raises(ValueError, match="2 dimensions"):
-        streamer.step(torch.randn(2, 5, 2))
-    with pytest.raises(ValueError, match="reset"):
-        streamer.step(torch.randn(3, 2))
-    with pytest.raises(TypeError, match="floating-point"):
-        streamer.step(torch.ones(2, 2, dtype=torch.long))
-    with pytest.raises(ValueError, match="batch_size"):
-        streamer.reset(0)
-    with pytest.raises(TypeError, match="batch_size"):
-        streamer.reset(2.0)
-    with pytest.raises(ValueError, match="window"):
-        streaming.multiply_adds_per_step(model, window=0)
-    with pytest.raises(TypeError, match="streamer"):
-        streaming.step_latency(model)
-
-
-# ------------------------------------------- lean, explicit-state steps
-
-
-@pytest.mark.parametrize(
-    "seed, batch, length, kernel_size, channels",
-    [
-        (0, 1, 1, 2, (6, 5, 5, 7)),
-        (1, 3, 17, 3, (6, 5, 5, 7)),
-        (2, 5, 64, 3, (8, 8, 8, 8, 8)),
-        (3, 2, 150, 4, (6, 5, 5, 7)),
-        (4, 7, 40, 5, (3, 3)),
-    ],
-)
-def test_tcn_step_equals_full_forward(
-    seed, batch, length, kernel_size, channels
-):
-    model = _trained_looking_tcn(
-        seed, kernel_size=kernel_size, channels=channels
-    )
-    x = torch.randn(
-        batch, length, 2, generator=torch.Generator().manual_seed(seed)
-    )
-    step = streaming.TCNStep(model)
-    with torch.no_grad():
-        expected = model(x)
-    got = streaming.run_steps(step, x, step.initial_state(batch))
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-    # and it is the same computation as the stateful streamer
-    torch.testing.assert_close(
-        got, StreamingTCN(model)(x), rtol=1e-5, atol=1e-5
-    )
-
-
-def test_tcn_step_fresh_state_starts_a_new_sequence():
-    model = _trained_looking_tcn(5)
-    gen = torch.Generator().manual_seed(5)
-    first, second = torch.randn(2, 2, 30, 2, generator=gen)
-    step = streaming.TCNStep(model)
-    states = step.initial_state(2)
-    with torch.no_grad():
-        for t in range(first.shape[1]):
-            _, states = step(first[:, t], states)
-        leaked = streaming.run_steps(step, second, states)
-        fresh = streaming.run_steps(step, second, step.initial_state(2))
-        torch.testing.assert_close(
-            fresh, model(second), rtol=1e-5, atol=1e-5
-        )
-    assert not torch.allclose(leaked, fresh, atol=1e-4)
-    # the state is all the step keeps: the inputs' states are untouched
-    assert all(s.abs().sum() == 0 for s in step.initial_state(2))
-
-
-def test_tcn_step_state_matches_the_accounting():
-    model = kd_lib.TCNClassifier(1, 10, [8] * 5, kernel_size=3)
-    step = streaming.TCNStep(model)
-    states = step.initial_state(3)
-    assert sum(s.shape[1] for s in states) == streaming.state_floats(model)
-    assert all(s.shape[0] == 3 for s in states)
-
-
-def test_tcn_step_bare_tcn_and_weight_norm_folded():
-    kd_lib.set_seed(0)
-    tcn = kd_lib.TCN(2, [4, 4], kernel_size=3)
-    step = streaming.TCNStep(tcn)
-    x = torch.randn(2, 9, 2)
-    with torch.no_grad():
-        torch.testing.assert_close(
-            streaming.run_steps(step, x, step.initial_state(2)),
-            tcn(x),
-            rtol=1e-5,
-            atol=1e-5,
-        )
-    # no parametrisation left: plain tensors, no weight-norm gains
-    assert not any(
-        "parametrizations" in name for name, _ in step.named_buffers()
-    )
-
-
-def test_lstm_step_equals_full_forward():
-    kd_lib.set_seed(1)
-    model = kd_lib.LSTMClassifier(2, 4, 6, 2).eval()
-    full = kd_lib.LSTMClassifier(2, 4, 6, 2, readout="sequence").eval()
-    full.load_state_dict(model.state_dict())
-    x = torch.randn(3, 11, 2)
-    step = streaming.LSTMStep(model)
-    with torch.no_grad():
-        torch.testing.assert_close(
-            streaming.run_steps(step, x, step.initial_state(3)),
-            full(x),
-            rtol=1e-5,
-            atol=1e-5,
-        )
-
-
-def test_lean_steps_reject_bad_inputs():
-    with pytest.raises(TypeError, match="TCN"):
-        streaming.TCNStep(torch.nn.Linear(2, 2))
-    with pytest.raises(TypeError, match="LSTMClassifier"):
-        streaming.LSTMStep(torch.nn.Linear(2, 2))
-    step = streaming.TCNStep(_trained_looking_tcn(0))
+        LSTMStep(model)
     with pytest.raises(ValueError, match="batch_size"):
         step.initial_state(0)
-    with pytest.raises(ValueError):
-        streaming.run_steps(step, torch.randn(2, 2), step.initial_state(2))
+    with pytest.raises(TypeError, match="batch_size"):
+        step.initial_state(2.0)
+    with pytest.raises(ValueError, match="3 dimensions"):
+        run_steps(step, torch.randn(2, 2))
+    with pytest.raises(TypeError, match="floating-point"):
+        run_steps(step, torch.ones(2, 3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="window"):
+        streaming.multiply_adds_per_step(model, window=0)
+    with pytest.raises(TypeError, match="step"):
+        streaming.step_latency(model)

@@ -6,7 +6,6 @@ import copy
 import pytest
 
 from kd_lib.chapters.claims import (
-    MEASUREMENT_KEYS,
     THRESHOLDS,
     VERDICTS,
     ClaimVerdict,
@@ -215,10 +214,9 @@ def test_bad_measurements_are_refused(change, error):
         claim_verdicts(m)
 
 
-def test_refuses_a_non_dict_and_documents_every_key():
+def test_refuses_a_non_dict():
     with pytest.raises(TypeError):
         claim_verdicts([1, 2])
-    assert set(MEASUREMENT_KEYS) <= set(_measurements())
 
 
 def test_a_verdict_needs_a_scope_and_its_condition():

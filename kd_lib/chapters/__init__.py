@@ -2,12 +2,11 @@
 chapter (``from kd_lib.chapters import soft_labels``). They build on the
 core (:mod:`kd_lib`) and never on the runners.
 
-- LSTM versus TCN: :mod:`.costs` (time and memory), :mod:`.gradients`,
-  :mod:`.variable_length`, :mod:`.accuracy_study` (the stored tuned study)
-  and :mod:`.claims` (the verdict on every claim);
-- receptive field: :mod:`.receptive_fields` and :mod:`.memory_tasks`;
-- soft labels: :mod:`.soft_labels` and :mod:`.calibration`;
-- distillation: :mod:`.distillation_study`;
-- deployment: :mod:`.streaming`, :mod:`.deployment` and :mod:`.compress`;
-- forecasting: :mod:`.forecasting`.
+- cost and training (chapters 2-3): :mod:`.costs`, :mod:`.gradients`,
+  :mod:`.variable_length`, :mod:`.accuracy_study`, :mod:`.claims`;
+- receptive field (4): :mod:`.receptive_fields`, :mod:`.memory_tasks`;
+- soft labels (5): :mod:`.soft_labels`, :mod:`.calibration`;
+- distillation (6-7): :mod:`.distillation_study`, :mod:`.per_step`;
+- deployment (8-9): :mod:`.streaming`, :mod:`.deployment`;
+- forecasting (11): :mod:`.forecasting`.
 """

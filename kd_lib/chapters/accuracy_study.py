@@ -5,7 +5,6 @@ models, one run, and the records of the stored study
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 
 from torch import nn
@@ -66,10 +65,10 @@ def study_run(
     lr: float,
     epochs: int | None = None,
 ) -> tuple[nn.Module, dict]:
-    """Train one model of the study (seed set right before building it)
-    with the recipe of :data:`STUDY_SETTINGS` and return it with its
-    record: the test accuracy of the last epoch and the per-epoch
-    validation accuracy and training loss."""
+    """Train one model of the study (seed set right before building it) with
+    the recipe of :data:`STUDY_SETTINGS`; return it with its record: the
+    last epoch's test accuracy, the per-epoch validation accuracy and
+    training loss."""
     train_loader, val_loader, test_loader = loaders
     set_seed(seed)
     model = build()
@@ -97,9 +96,8 @@ def study_run(
 def study_records(
     study: dict, *, model: str, permuted: bool = False, lr=None
 ) -> list[dict]:
-    """The runs of one model on one task of the stored study, in seed
-    order: at the chosen learning rate (:func:`chosen_lr`) unless ``lr``
-    names another searched rate."""
+    """The runs of one model on one task of the stored study, in seed order,
+    at the chosen learning rate (:func:`chosen_lr`) or at ``lr``."""
     if not isinstance(study, dict) or "records" not in study:
         raise TypeError(
             "study must be what python -m kd_lib.runners lstm_vs_tcn stores"
@@ -129,9 +127,3 @@ def chosen_lr(study: dict, *, model: str, permuted: bool = False) -> float:
     if key not in study.get("chosen_lr", {}):
         raise ValueError(f"the study chose no rate for {key!r}")
     return study["chosen_lr"][key]
-
-
-def mean_final_val(records: list[dict]) -> float:
-    """The score a rate is chosen by: final validation accuracy, averaged
-    over the seeds."""
-    return statistics.fmean(r["val_accuracy"][-1] for r in records)

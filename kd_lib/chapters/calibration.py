@@ -1,12 +1,12 @@
-"""How far to trust a model's probabilities: reliability diagrams and the
-expected calibration error (Guo et al. 2017). Soft labels are only as good
-as the teacher's probabilities, so the book measures them."""
+"""How far to trust a model's probabilities: reliability bins, the
+expected calibration error (Guo et al. 2017), and a bootstrap for how much
+such a number, measured on a finite test set, could move. Soft labels are
+only as good as the teacher's probabilities, so the book measures them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
@@ -16,7 +16,7 @@ __all__ = [
     "ReliabilityBins",
     "reliability_bins",
     "expected_calibration_error",
-    "plot_reliability",
+    "bootstrap",
 ]
 
 
@@ -89,51 +89,34 @@ def expected_calibration_error(
     bins = reliability_bins(logits, labels, num_bins)
     filled = bins.counts > 0
     weights = bins.counts[filled].float() / bins.counts.sum()
-    return float(
-        (
-            weights
-            * (bins.accuracy[filled] - bins.confidence[filled]).abs()
-        ).sum()
-    )
+    gaps = (bins.accuracy[filled] - bins.confidence[filled]).abs()
+    return float((weights * gaps).sum())
 
 
-def plot_reliability(
+def bootstrap(
+    statistic,
     logits: torch.Tensor,
     labels: torch.Tensor,
-    num_bins: int = 10,
-    ax=None,
-    label: str | None = None,
-    color: str | None = None,
-):
-    """Reliability diagram: accuracy per confidence bin against the diagonal
-    of perfect calibration."""
-    bins = reliability_bins(logits, labels, num_bins)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 4))
-    centers = (0.5 * (bins.edges[1:] + bins.edges[:-1])).numpy()
-    filled = (bins.counts > 0).numpy()
-    width = 1.0 / num_bins
-    ax.bar(
-        centers[filled],
-        bins.accuracy.numpy()[filled],
-        width=width * 0.9,
-        alpha=0.7,
-        color=color,
-        label=label,
-        edgecolor="black",
-        linewidth=0.5,
-    )
-    ax.plot(
-        [0, 1],
-        [0, 1],
-        linestyle="--",
-        color="black",
-        linewidth=1,
-        label="perfect calibration",
-    )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (top softmax probability)")
-    ax.set_ylabel("accuracy in bin")
-    ax.legend(loc="upper left")
-    return ax
+    resamples: int = 200,
+    seed: int = 0,
+) -> torch.Tensor:
+    """``statistic(logits, labels)`` on ``resamples`` resamplings of the
+    rows with replacement, shape ``(resamples,)``: their spread is how much
+    the number could change on another test set of the same size. Uses its
+    own generator, so the global random state is left alone."""
+    _check_logits_labels(logits, labels)
+    if (
+        isinstance(resamples, bool)
+        or not isinstance(resamples, int)
+        or resamples < 2
+    ):
+        raise ValueError(
+            f"resamples must be an int >= 2, got {resamples!r}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    n = len(labels)
+    values = []
+    for _ in range(resamples):
+        rows = torch.randint(0, n, (n,), generator=generator)
+        values.append(float(statistic(logits[rows], labels[rows])))
+    return torch.tensor(values, dtype=torch.float64)

@@ -1,30 +1,23 @@
-"""Verdicts on the source article's claims about LSTMs and TCNs, computed
-from measurements with thresholds fixed before anything is measured.
-
-:func:`claim_verdicts` takes what a chapter measures (a plain dict, see
-:data:`MEASUREMENT_KEYS`) and returns one :class:`ClaimVerdict` for each
-claim it names (L1-L4, T1-T4, C1-C4): ``"holds"``, ``"holds only when
-..."`` or ``"does not hold"``, each with the scope it was measured in
-(model size, threads and device, batch size, length, training or
-inference, budget) and the evidence it rests on. Chapter 2 judges the
-claims about cost, chapter 3 those about training and variable length,
-chapter 4 those about long-range dependency; each renders its table from
-this list, so a re-run that measures something else changes the table
-instead of contradicting it.
+"""Verdicts on the source article's claims about LSTMs and TCNs (L1-L4,
+T1-T4, C1-C4) from what a chapter measures, with thresholds fixed before
+measuring: ``"holds"``, ``"holds only when ..."`` or ``"does not hold"``,
+each with its scope (model size, threads and device, batch, length,
+training or inference, budget) and its evidence, so that a re-run that
+measures something else changes a chapter's table instead of
+contradicting it.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass
+from statistics import fmean
 
 from ..comparison import paired_difference, verdict
 
 __all__ = [
     "THRESHOLDS",
     "VERDICTS",
-    "MEASUREMENT_KEYS",
     "NEEDS",
     "CLAIMS",
     "ClaimVerdict",
@@ -42,72 +35,19 @@ THRESHOLDS = {
     "equivalence": 0.01,
     "converged_gain": 0.02,
 }
-"""Fixed before measuring:
-
-- ``same_arithmetic``: multiply-adds per step within ±15 % count as the
-  same cost;
-- ``faster``: one model is faster in a scope when the other takes at
-  least 1.2 times its time there (at the longest length measured);
-- ``handles``: a model handles a dependency when its test accuracy is at
-  least 90 % on every seed; ``chance_margin``: it is blind to it when its
-  mean accuracy is within 5 points of chance;
-- ``vanishing``: a gradient vanishes when the first step's input gradient
-  is below 1e-3 of the last step's; ``exploding``: a gradient norm above
-  100 explodes;
-- ``less_memory``: a model needs less memory when it needs at most 0.9
-  times the other's;
-- ``equivalence``: accuracy differences within ±1 point are equivalent
-  (:func:`kd_lib.comparison.verdict`);
-- ``converged_gain``: a run has converged when the best validation
-  accuracy of its last 10 epochs beats the best before them by less than
-  2 points (the caller checks this and passes ``converged``).
-"""
+"""Fixed before measuring. Multiply-adds per step within ±15 % are the
+same; a model is faster in a scope when the other takes at least 1.2
+times its time there (at the longest length); it handles a dependency
+with at least 90 % test accuracy on every seed and is blind to it within
+5 points of chance (mean); a gradient vanishes when the first step's
+input gradient is below 1e-3 of the last step's, and a norm above 100
+explodes; a model needs less memory at most 0.9 times the other's;
+accuracy differences within ±1 point are equivalent; a run has converged
+when the best validation accuracy of its last 10 epochs beats the best
+before them by less than 2 points (the caller checks this and passes
+``converged``)."""
 
 VERDICTS = ("holds", "holds only when", "does not hold")
-
-MEASUREMENT_KEYS = {
-    "pooling_layers": "pooling layers in the generic TCN (int)",
-    "macs": "multiply-adds per step, {'LSTM': int, 'TCN': int}",
-    "speed": (
-        "LSTM time / TCN time: {scope: {length: ratio}}, scopes such as "
-        "'inference, batch 1', 'inference, batch 64', "
-        "'training, batch 32', 'streaming, batch 1' (one length)"
-    ),
-    "memory": (
-        "TCN / LSTM memory: {'training': ratio, 'inference': ratio, "
-        "'streaming': ratio}"
-    ),
-    "receptive_field": "the recall TCN's receptive field (int)",
-    "recall": (
-        "{distance: {'LSTM': [accuracy per seed], 'TCN': [...]}}, "
-        "tuned and converged"
-    ),
-    "chance": "chance accuracy of the recall task (float)",
-    "digits": (
-        "{task: {'LSTM': [accuracy per seed], 'TCN': [...]}}, same seeds"
-    ),
-    "gradient": (
-        "at initialisation, where each model's chain is long: the LSTM's "
-        "input gradient at the first step over the last (through time), "
-        "the TCN's gradient norm at its first block over its last "
-        "(through depth), {'LSTM': float, 'TCN': float}"
-    ),
-    "largest_gradient_norm": (
-        "largest gradient norm in training without clipping, "
-        "{'LSTM': float, 'TCN': float}"
-    ),
-    "converged": (
-        "whether the tuned runs converged (curves flat at the end), "
-        "{'LSTM': bool, 'TCN': bool}"
-    ),
-    "variable_length": (
-        "{'LSTM': {'batched_equals_alone': bool, 'batched': acc, "
-        "'right_pad': acc}, 'TCN': {...}}"
-    ),
-    "budget": "training budget of the accuracy runs, in words (str)",
-    "setup": "model sizes, threads and device of the timings (str)",
-}
-"""What :func:`claim_verdicts` can use, key by key."""
 
 NEEDS = {
     "L1": ("recall", "chance", "receptive_field", "budget"),
@@ -123,7 +63,15 @@ NEEDS = {
     "C3": ("recall", "chance", "receptive_field", "budget"),
     "C4": ("memory", "setup"),
 }
-"""The measurements each claim's verdict rests on."""
+"""The measurements each claim's verdict rests on. ``recall``:
+``{distance: {"LSTM": [accuracy per seed], "TCN": [...]}}``; ``digits``:
+the same by task; ``speed``: LSTM time / TCN time,
+``{scope: {length: ratio}}``; ``memory``: TCN / LSTM,
+``{scope: ratio}``; ``macs``, ``gradient`` (first over last: step for
+the LSTM, block for the TCN), ``largest_gradient_norm`` and
+``converged``: ``{"LSTM": ..., "TCN": ...}``; ``variable_length``:
+``{model: {"batched_equals_alone", "batched", "right_pad"}}``; ``budget``
+and ``setup``: words."""
 
 
 @dataclass(frozen=True)
@@ -190,9 +138,14 @@ def _accuracies(values, name: str) -> list[float]:
     return out
 
 
-def _pair(entry, name: str) -> dict[str, list[float]]:
+def _models(entry, name: str) -> dict:
     if not isinstance(entry, dict) or set(entry) != {"LSTM", "TCN"}:
         raise ValueError(f"{name} must be a dict with 'LSTM' and 'TCN'")
+    return entry
+
+
+def _pair(entry, name: str) -> dict[str, list[float]]:
+    _models(entry, name)
     pair = {k: _accuracies(v, f"{name}[{k!r}]") for k, v in entry.items()}
     if len(pair["LSTM"]) != len(pair["TCN"]):
         raise ValueError(f"{name}: both models need the same seeds")
@@ -226,52 +179,19 @@ def _checked(m: dict, key: str):
 # ---------------------------------------------------------------- verdicts
 
 
-def _mean(values) -> float:
-    return statistics.fmean(values)
-
-
 def _percent(values) -> str:
-    return f"{100 * _mean(values):.0f}%"
+    return f"{100 * fmean(values):.0f}%"
 
 
-def _faster_scopes(speed: dict, faster: float, tcn: bool) -> list[str]:
-    """Scopes where one model is faster at the longest length, with the
-    shortest length from which it stays so."""
-    found = []
-    for scope, by_length in speed.items():
-        lengths = sorted(by_length)
-        ratios = [float(by_length[n]) for n in lengths]
-        if not tcn:
-            ratios = [1 / r for r in ratios]
-        if ratios[-1] < faster:
-            continue
-        start = lengths[-1]
-        for n, r in zip(reversed(lengths), reversed(ratios)):
-            if r <= 1:
-                break
-            start = n
-        found.append(
-            scope
-            if len(lengths) == 1 or start == lengths[0]
-            else f"{scope}, T >= {start}"
-        )
-    return found
-
-
-def _speed_evidence(speed: dict) -> str:
-    parts = []
-    for scope, by_length in speed.items():
-        longest = max(by_length)
-        parts.append(f"{scope}: x{float(by_length[longest]):.2f}")
-    return "LSTM/TCN time, longest T; " + "; ".join(parts)
-
-
-def _verdict(claim, statement, result, scope, evidence, condition=""):
-    """A :class:`ClaimVerdict`; ``result`` ``"holds only when"`` takes a
-    ``condition``."""
-    return ClaimVerdict(
-        claim, statement, result, condition, scope, evidence
-    )
+def _graded(everywhere: bool, condition: str) -> tuple[str, str]:
+    """(verdict, condition): ``"holds"`` where the claim held in every
+    case, ``"holds only when"`` ``condition`` where it held in some, else
+    ``"does not hold"``."""
+    if everywhere:
+        return "holds", ""
+    if condition:
+        return "holds only when", condition
+    return "does not hold", ""
 
 
 class _Evidence:
@@ -298,10 +218,6 @@ class _Evidence:
         }
 
     @property
-    def chance(self) -> float:
-        return _number(self["chance"], "chance")
-
-    @property
     def rf(self) -> int:
         return int(
             _number(self["receptive_field"], "receptive_field", True)
@@ -315,50 +231,40 @@ class _Evidence:
     def outside(self) -> list[int]:
         return [d for d in self.distances if d >= self.rf]
 
-    @property
-    def recall_scope(self) -> str:
-        d = self.distances
-        return f"recall, distances {d[0]}-{d[-1]}, {self['budget']}"
-
-    @property
-    def recall_evidence(self) -> str:
-        recall = self.recall
-        return "; ".join(
-            f"d={k}: LSTM {_percent(recall[k]['LSTM'])}, "
-            f"TCN {_percent(recall[k]['TCN'])}"
-            for k in self.distances
-        )
-
     def handles(self, values) -> bool:
         return min(values) >= self.th["handles"]
 
     def blind(self, values) -> bool:
-        return abs(_mean(values) - self.chance) <= self.th["chance_margin"]
+        chance = _number(self["chance"], "chance")
+        gap = abs(fmean(values) - chance)
+        return gap <= self.th["chance_margin"]
+
+    def recall_verdict(self, claim, statement, result) -> ClaimVerdict:
+        """A verdict on the recall runs, with their scope and evidence."""
+        d, recall = self.distances, self.recall
+        evidence = "; ".join(
+            f"d={k}: LSTM {_percent(recall[k]['LSTM'])}, "
+            f"TCN {_percent(recall[k]['TCN'])}"
+            for k in d
+        )
+        scope = f"recall, distances {d[0]}-{d[-1]}, {self['budget']}"
+        return ClaimVerdict(claim, statement, *result, scope, evidence)
 
 
 def _l1_lstm_long(e: _Evidence) -> ClaimVerdict:
-    """L1: the LSTM handles long-term dependencies."""
     ok = [d for d in e.distances if e.handles(e.recall[d]["LSTM"])]
-    args = ("L1", "LSTM handles long dependencies")
-    if ok == e.distances:
-        return _verdict(*args, "holds", e.recall_scope, e.recall_evidence)
-    if ok:
-        return _verdict(
-            *args,
-            "holds only when",
-            e.recall_scope,
-            e.recall_evidence,
-            f"distance <= {max(ok)}",
-        )
-    return _verdict(
-        *args, "does not hold", e.recall_scope, e.recall_evidence
+    condition = f"distance <= {max(ok)}" if ok else ""
+    return e.recall_verdict(
+        "L1",
+        "LSTM handles long dependencies",
+        _graded(ok == e.distances, condition),
     )
 
 
-def _variable_length_entry(var: dict, name: str):
+def _variable_length_entry(e: _Evidence, name: str):
     """``(batched equals alone, evidence)`` of one model's
     variable-length measurement."""
-    entry = var.get(name)
+    entry = e["variable_length"].get(name)
     keys = {"batched_equals_alone", "batched", "right_pad"}
     if not isinstance(entry, dict) or set(entry) != keys:
         raise ValueError(
@@ -378,24 +284,21 @@ def _variable_length_entry(var: dict, name: str):
 
 
 def _l2_lstm_variable_length(e: _Evidence) -> ClaimVerdict:
-    """L2: the LSTM handles variable-length sequences."""
-    exact, evidence = _variable_length_entry(e["variable_length"], "LSTM")
-    args = ("L2", "LSTM handles variable length")
+    exact, evidence = _variable_length_entry(e, "LSTM")
+    result = _graded(False, "packed or masked" if exact else "")
     scope = "mixed lengths, inference"
-    if exact:
-        return _verdict(
-            *args, "holds only when", scope, evidence, "packed or masked"
-        )
-    return _verdict(*args, "does not hold", scope, evidence)
+    args = ("L2", "LSTM handles variable length", *result, scope)
+    return ClaimVerdict(*args, evidence)
 
 
 def _t2_tcn_variable_length(e: _Evidence) -> ClaimVerdict:
     """T2: the TCN handles variable length, and beats the LSTM on some
     tasks."""
-    exact, evidence = _variable_length_entry(e["variable_length"], "TCN")
+    exact, evidence = _variable_length_entry(e, "TCN")
+    digits = e.digits
     wins = [
         task
-        for task, pair in e.digits.items()
+        for task, pair in digits.items()
         if verdict(
             paired_difference(pair["LSTM"], pair["TCN"]),
             e.th["equivalence"],
@@ -404,103 +307,93 @@ def _t2_tcn_variable_length(e: _Evidence) -> ClaimVerdict:
     ]
     gaps = "; ".join(
         f"{t} TCN-LSTM "
-        f"{100 * (_mean(p['TCN']) - _mean(p['LSTM'])):+.1f} pts"
-        for t, p in e.digits.items()
+        f"{100 * (fmean(p['TCN']) - fmean(p['LSTM'])):+.1f} pts"
+        for t, p in digits.items()
     )
-    evidence = f"{evidence}; {gaps}"
-    scope = f"mixed lengths, inference; digits, {e['budget']}"
-    args = ("T2", "TCN: variable length, can beat LSTM")
-    if not exact:
-        return _verdict(*args, "does not hold", scope, evidence)
     won = "wins on " + ", ".join(wins) if wins else "no win"
-    return _verdict(
-        *args,
-        "holds only when",
-        scope,
-        evidence,
-        f"left-padded or masked; {won}",
-    )
+    condition = f"left-padded or masked; {won}" if exact else ""
+    result = _graded(False, condition)
+    scope = f"mixed lengths, inference; digits, {e['budget']}"
+    args = ("T2", "TCN: variable length, can beat LSTM", *result, scope)
+    return ClaimVerdict(*args, f"{evidence}; {gaps}")
 
 
 def _l3_lstm_costly(e: _Evidence) -> ClaimVerdict:
-    """L3: the LSTM costs more arithmetic per step."""
     macs = e["macs"]
     ratio = _number(macs["LSTM"], "macs") / _number(
         macs["TCN"], "macs", positive=True
     )
     same = abs(ratio - 1) <= e.th["same_arithmetic"]
-    return _verdict(
-        "L3",
-        "LSTM is costly",
-        "does not hold" if same or ratio < 1 else "holds",
-        "multiply-adds per step, equal parameters",
-        f"{macs['LSTM']} vs {macs['TCN']} per step",
-    )
+    result = _graded(not same and ratio >= 1, "")
+    scope = "multiply-adds per step, equal parameters"
+    args = ("L3", "LSTM is costly", *result, scope)
+    return ClaimVerdict(*args, f"{macs['LSTM']} vs {macs['TCN']} per step")
 
 
 def _gradient_verdicts(e: _Evidence) -> list[ClaimVerdict]:
     """L4 and T4: gradients vanish or explode, so training may not
     converge. Each model is judged where its chain of operations is long:
     the LSTM through time, the TCN through depth."""
-    entries = {k: e[k] for k in ("gradient", "largest_gradient_norm")}
-    entries["converged"] = e["converged"]
-    for key, entry in entries.items():
-        if not isinstance(entry, dict) or set(entry) != {"LSTM", "TCN"}:
-            raise ValueError(f"{key} must be a dict with 'LSTM' and 'TCN'")
+    keys = ("gradient", "largest_gradient_norm", "converged")
+    gradient, largest, converged = (_models(e[k], k) for k in keys)
     where = {"LSTM": "step 0/last", "TCN": "first/last block"}
     out = []
     for claim, name in (("L4", "LSTM"), ("T4", "TCN")):
-        converged = entries["converged"][name]
-        if not isinstance(converged, bool):
+        if not isinstance(converged[name], bool):
             raise TypeError(f"converged[{name!r}] must be a bool")
-        first = _number(
-            entries["gradient"][name], f"gradient[{name!r}]", True
-        )
+        first = _number(gradient[name], f"gradient[{name!r}]", True)
         norm = _number(
-            entries["largest_gradient_norm"][name],
-            f"largest_gradient_norm[{name!r}]",
-            True,
+            largest[name], f"largest_gradient_norm[{name!r}]", True
         )
-        evidence = (
-            f"{where[name]} at init {first:.0e}; largest norm {norm:.1f}; "
-            + ("converged" if converged else "did not converge")
-        )
-        args = (claim, f"{name} gradients vanish/explode")
-        scope = f"digits, 64 steps, {e['budget']}"
         troubled = first < e.th["vanishing"] or norm > e.th["exploding"]
-        if troubled and converged:
-            out.append(
-                _verdict(
-                    *args,
-                    "holds only when",
-                    scope,
-                    evidence,
-                    "untrained (at init); tuned, it converges",
-                )
-            )
-        else:
-            result = "holds" if troubled else "does not hold"
-            out.append(_verdict(*args, result, scope, evidence))
+        condition = "untrained (at init); tuned, it converges"
+        condition = condition if troubled else ""
+        result = _graded(troubled and not converged[name], condition)
+        scope = f"digits, 64 steps, {e['budget']}"
+        ending = "converged" if converged[name] else "did not converge"
+        evidence = (
+            f"{where[name]} at init {first:.0e}; "
+            f"largest norm {norm:.1f}; {ending}"
+        )
+        statement = f"{name} gradients vanish/explode"
+        out.append(ClaimVerdict(claim, statement, *result, scope, evidence))
     return out
+
+
+def _faster_scopes(speed: dict, faster: float) -> list[str]:
+    """Scopes where the TCN is faster at the longest length, with the
+    shortest length from which it stays so."""
+    found = []
+    for scope, by_length in speed.items():
+        lengths = sorted(by_length)
+        ratios = [float(by_length[n]) for n in lengths]
+        if ratios[-1] < faster:
+            continue
+        start = lengths[-1]
+        for n, r in zip(reversed(lengths), reversed(ratios)):
+            if r <= 1:
+                break
+            start = n
+        found.append(
+            scope
+            if len(lengths) == 1 or start == lengths[0]
+            else f"{scope}, T >= {start}"
+        )
+    return found
 
 
 def _speed_verdict(claim, statement, speed, scope, faster) -> ClaimVerdict:
     """Holds where the TCN is faster in every scope at every length,
     holds only when in some scopes (or from some length on)."""
-    scopes = _faster_scopes(speed, faster, tcn=True)
-    evidence = _speed_evidence(speed)
-    if len(scopes) == len(speed) and all("T >=" not in s for s in scopes):
-        return _verdict(claim, statement, "holds", scope, evidence)
-    if scopes:
-        return _verdict(
-            claim,
-            statement,
-            "holds only when",
-            scope,
-            evidence,
-            " or ".join(scopes),
-        )
-    return _verdict(claim, statement, "does not hold", scope, evidence)
+    scopes = _faster_scopes(speed, faster)
+    everywhere = len(scopes) == len(speed)
+    everywhere = everywhere and all("T >=" not in s for s in scopes)
+    evidence = "LSTM/TCN time, longest T; " + "; ".join(
+        f"{s}: x{float(by_length[max(by_length)]):.2f}"
+        for s, by_length in speed.items()
+    )
+    result = _graded(everywhere, " or ".join(scopes))
+    return ClaimVerdict(claim, statement, *result, scope, evidence)
 
 
 def _t1_tcn_cheaper(e: _Evidence) -> ClaimVerdict:
@@ -519,35 +412,29 @@ def _t1_tcn_cheaper(e: _Evidence) -> ClaimVerdict:
 
 
 def _t3_tcn_short(e: _Evidence) -> ClaimVerdict:
-    """T3: the TCN cannot handle long-term dependencies."""
     inside = [d for d in e.distances if d < e.rf]
     blind = [d for d in e.outside if e.blind(e.recall[d]["TCN"])]
     sees = [d for d in inside if e.handles(e.recall[d]["TCN"])]
-    args = ("T3", "TCN cannot handle long dependencies")
-    if e.outside and blind == e.outside and sees == inside:
-        return _verdict(
-            *args,
-            "holds only when",
-            e.recall_scope,
-            e.recall_evidence,
-            f"distance >= receptive field ({e.rf})",
-        )
-    result = (
-        "holds" if e.outside and blind == e.outside else "does not hold"
+    blind_beyond = bool(e.outside) and blind == e.outside
+    condition = f"distance >= receptive field ({e.rf})"
+    if blind_beyond and sees == inside:
+        result = ("holds only when", condition)
+    else:
+        result = ("holds" if blind_beyond else "does not hold", "")
+    return e.recall_verdict(
+        "T3", "TCN cannot handle long dependencies", result
     )
-    return _verdict(*args, result, e.recall_scope, e.recall_evidence)
 
 
 def _c1_pooling(e: _Evidence) -> ClaimVerdict:
-    """C1: a TCN is convolutions and pooling."""
     pooling = int(_number(e["pooling_layers"], "pooling_layers"))
-    return _verdict(
+    scope = "generic TCN (Bai et al.); encoder-decoder TCNs do pool"
+    args = (
         "C1",
         "TCN = convolutions + pooling",
-        "holds" if pooling else "does not hold",
-        "generic TCN (Bai et al.); encoder-decoder TCNs do pool",
-        f"{pooling} pooling layers",
+        *_graded(bool(pooling), ""),
     )
+    return ClaimVerdict(*args, scope, f"{pooling} pooling layers")
 
 
 def _c2_parallel(e: _Evidence) -> ClaimVerdict:
@@ -567,43 +454,29 @@ def _c3_long_versus_local(e: _Evidence) -> ClaimVerdict:
         for d in e.distances
         if e.handles(e.recall[d]["LSTM"]) and e.blind(e.recall[d]["TCN"])
     ]
-    condition = ""
-    if split and split == e.distances:
-        result = "holds"
-    elif split and split == e.outside:
-        result = "holds only when"
+    if split and split == e.outside:
         condition = f"distance >= receptive field ({e.rf})"
-    elif split:
-        result = "holds only when"
-        condition = "distance " + ", ".join(str(d) for d in split)
     else:
-        result = "does not hold"
-    return _verdict(
+        condition = (
+            "distance " + ", ".join(map(str, split)) if split else ""
+        )
+    return e.recall_verdict(
         "C3",
         "LSTM long-term, TCN local",
-        result,
-        e.recall_scope,
-        e.recall_evidence,
-        condition,
+        _graded(bool(split) and split == e.distances, condition),
     )
 
 
 def _c4_memory(e: _Evidence) -> ClaimVerdict:
-    """C4: the TCN needs less memory."""
     memory = e["memory"]
     less = [k for k, r in memory.items() if r <= e.th["less_memory"]]
     evidence = "TCN/LSTM " + ", ".join(
         f"{k} x{float(r):.2f}" for k, r in memory.items()
     )
-    args = ("C4", "TCN needs less memory")
+    result = _graded(len(less) == len(memory), " or ".join(less))
     scope = "training step, inference, streaming state; " + e["setup"]
-    if len(less) == len(memory):
-        return _verdict(*args, "holds", scope, evidence)
-    if less:
-        return _verdict(
-            *args, "holds only when", scope, evidence, " or ".join(less)
-        )
-    return _verdict(*args, "does not hold", scope, evidence)
+    args = ("C4", "TCN needs less memory", *result, scope)
+    return ClaimVerdict(*args, evidence)
 
 
 RULES = {
@@ -631,13 +504,12 @@ def claim_verdicts(
     thresholds: dict | None = None,
     claims: list[str] | tuple[str, ...] = CLAIMS,
 ) -> list[ClaimVerdict]:
-    """One verdict for each of ``claims`` (by default all twelve, L1-L4,
-    T1-T4, C1-C4), from ``measurements`` (see :data:`MEASUREMENT_KEYS`;
-    each claim needs the keys :data:`NEEDS` lists) and :data:`THRESHOLDS`
-    (or ``thresholds``, which may only set the same keys).
-
-    Raises ``TypeError``/``ValueError`` for missing keys, non-numbers,
-    accuracies outside [0, 1], fewer than three seeds or unequal seeds.
+    """One verdict for each of ``claims`` (by default all twelve), from
+    ``measurements`` (each claim needs the keys :data:`NEEDS` lists) and
+    :data:`THRESHOLDS` (or ``thresholds``, which may only set the same
+    keys). Raises ``TypeError``/``ValueError`` for missing keys,
+    non-numbers, accuracies outside [0, 1], fewer than three seeds or
+    unequal seeds.
     """
     if not isinstance(measurements, dict):
         kind = type(measurements).__name__

@@ -1,25 +1,18 @@
 """What an LSTM and a TCN cost to run: time and memory (chapter 2).
 
-Every number the chapter measures about cost comes from a function here
-with a unit test. Sequence inputs are ``(batch, time, features)``, as
-everywhere in kd_lib. Multiply-adds per step and streaming state live in
+Sequence inputs are ``(batch, time, features)``, as everywhere in kd_lib.
+Multiply-adds per step and streaming state live in
 :mod:`kd_lib.chapters.streaming`.
 
-- time: :func:`timing_sweep` (weight normalisation folded, warm-up,
-  median and quartiles), :func:`crossover_length`,
-  :func:`time_training_step`;
-- memory: :func:`peak_training_bytes` (the peak of a training step),
-  :func:`saved_activation_bytes` (what a training step keeps for the
-  backward pass) and :func:`peak_inference_bytes` (the most tensor memory
-  alive at once during a forward pass), all byte counts of tensors, not
-  estimates.
+- time: :func:`timing_sweep` and :func:`time_training_step`;
+- memory: :func:`peak_training_bytes`, :func:`saved_activation_bytes` and
+  :func:`peak_inference_bytes`, all byte counts of tensors, not estimates.
 """
 
 from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +23,7 @@ from torch.utils._pytree import tree_leaves
 from ..utils import (
     Timing,
     check_int,
+    check_module,
     check_tensor,
     fold_weight_norm,
     measure_latency,
@@ -37,33 +31,14 @@ from ..utils import (
 
 __all__ = [
     "timing_sweep",
-    "crossover_length",
     "time_training_step",
     "peak_training_bytes",
     "saved_activation_bytes",
-    "peak_live_tensor_bytes",
     "peak_inference_bytes",
 ]
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
-
-
 # ---------------------------------------------------------------- time
-
-
-def _check_lengths(lengths) -> list[int]:
-    if not isinstance(lengths, (list, tuple)) or not lengths:
-        raise ValueError(
-            f"lengths must be a non-empty list of ints, got {lengths!r}"
-        )
-    for length in lengths:
-        check_int(length, "every length")
-    return list(lengths)
 
 
 def timing_sweep(
@@ -86,12 +61,15 @@ def timing_sweep(
     if not isinstance(models, dict) or not models:
         raise TypeError("models must be a non-empty dict {name: model}")
     for model in models.values():
-        _check_model(model)
-    lengths = _check_lengths(lengths)
+        check_module(model)
+    if not isinstance(lengths, (list, tuple)) or not lengths:
+        raise ValueError(
+            f"lengths must be a non-empty list of ints, got {lengths!r}"
+        )
+    for length in lengths:
+        check_int(length, "every length")
     check_int(batch_size, "batch_size")
     check_int(input_size, "input_size")
-    check_int(repeats, "repeats")
-    check_int(warmup, "warmup", minimum=0)
     folded = {name: fold_weight_norm(m) for name, m in models.items()}
     result = {name: [] for name in models}
     for length in lengths:
@@ -105,32 +83,6 @@ def timing_sweep(
                 )
             )
     return result
-
-
-def crossover_length(lengths: list[int], ratios: list[float]) -> int | None:
-    """The shortest measured length from which ``ratios`` (LSTM time over
-    TCN time) stay above 1 at every longer length, or None.
-
-    ``lengths`` must be increasing. The answer is a measured length: the
-    true cross-over lies between it and the length before it.
-    """
-    lengths = _check_lengths(lengths)
-    if any(b <= a for a, b in zip(lengths, lengths[1:])):
-        raise ValueError(f"lengths must increase, got {lengths}")
-    ratios = [float(r) for r in ratios]
-    if len(ratios) != len(lengths):
-        raise ValueError(
-            f"need one ratio per length, got {len(ratios)} for "
-            f"{len(lengths)} lengths"
-        )
-    if not all(r > 0 for r in ratios):
-        raise ValueError(f"ratios must be positive, got {ratios}")
-    found = None
-    for length, r in zip(reversed(lengths), reversed(ratios)):
-        if r <= 1:
-            break
-        found = length
-    return found
 
 
 def time_training_step(
@@ -148,11 +100,9 @@ def time_training_step(
     labels. Gradients are discarded after each pass; no optimiser step (it
     costs the same for two models of the same size).
     """
-    _check_model(model)
+    check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
-    check_int(repeats, "repeats")
-    check_int(warmup, "warmup", minimum=0)
     model.train()
 
     def one_step():
@@ -179,7 +129,7 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     (which exist anyway) are left out. This is the activation memory that
     grows with the sequence length: exact and the same on every machine.
     """
-    _check_model(model)
+    check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     parameter_storages = {
         p.untyped_storage().data_ptr() for p in model.parameters()
@@ -202,13 +152,11 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
 
 
 class _LiveTensorBytes(TorchDispatchMode):
-    """Follow every tensor storage created while active: bytes
-    alive now, and the peak.
-
-    Outputs that share a storage with an argument (views, in-place results)
-    add no memory. A storage is released when the last tensor seen on it is
-    garbage-collected. Valid without autograd (under ``torch.no_grad``),
-    where nothing outside Python keeps a tensor alive.
+    """Follow every tensor storage that PyTorch's operators create while
+    active: bytes alive now, and the peak. Outputs that share a storage
+    with an argument (views, in-place results) add no memory; a storage is
+    released when the last tensor seen on it is garbage-collected. Scratch
+    space a kernel allocates and frees inside one operator is not seen.
     """
 
     def __init__(self):
@@ -250,52 +198,36 @@ class _LiveTensorBytes(TorchDispatchMode):
         return out
 
 
-def peak_live_tensor_bytes(fn: Callable[[], object]) -> int:
-    """Most bytes of tensors created by ``fn()`` that were
-    alive at the same time.
-
-    Counted at the level of PyTorch operators under ``torch.no_grad``: every
-    tensor an operator returns is followed until it is freed. Scratch space
-    a kernel allocates and frees inside one operator is not seen.
-    Deterministic: the same on every machine and thread count.
-    """
-    if not callable(fn):
-        raise TypeError(
-            "fn must be callable (for example lambda: model(x))"
-        )
-    mode = _LiveTensorBytes()
-    with torch.no_grad(), mode:
-        result = fn()
-        del result
-    return mode.peak
-
-
 def peak_inference_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """Peak tensor memory of one forward pass of ``model`` on ``x``
-    ``(batch, time, features)``."""
-    _check_model(model)
+    ``(batch, time, features)`` under ``torch.no_grad``: the most bytes of
+    tensors it created that were alive at the same time, followed operator
+    by operator. Deterministic: the same on every machine and thread count.
+    """
+    check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     was_training = model.training
     model.eval()
+    mode = _LiveTensorBytes()
     try:
-        return peak_live_tensor_bytes(lambda: model(x))
+        with torch.no_grad(), mode:
+            output = model(x)
+            del output
     finally:
         model.train(was_training)
+    return mode.peak
 
 
 def peak_training_bytes(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor
 ) -> int:
     """Peak tensor memory of one training step: forward, cross-entropy on
-    labels ``y`` and backward.
-
-    Counted like :func:`peak_live_tensor_bytes`, operator by operator,
+    labels ``y`` and backward, counted like :func:`peak_inference_bytes`
     with autograd on: the activations saved for the backward pass, the
     temporaries of both passes and the gradients are all seen; the
     parameters (which exist anyway) are not. At least
-    :func:`saved_activation_bytes`; deterministic on every machine.
-    """
-    _check_model(model)
+    :func:`saved_activation_bytes`."""
+    check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
     was_training = model.training

@@ -1,26 +1,20 @@
-"""Running a streaming step fast where it is deployed: runtimes, export,
-static int8 and where the time goes.
+"""Running a trained model where it is deployed: runtimes, export, int8
+weights and where the time goes.
 
 A streaming step of a small model does little arithmetic, so on a CPU its
 latency is set by the fixed cost of every operator call, not by its
 multiply-adds. This module runs one step (a
 :class:`~kd_lib.chapters.streaming.TCNStep` or
 :class:`~kd_lib.chapters.streaming.LSTMStep`:
-``(y, states) = step(x, states)``) in four runtimes and measures what each
-costs:
-
-- eager PyTorch (the module itself);
-- TorchScript, frozen and optimised for inference (:func:`script_step`);
-- ``torch.compile`` with the Inductor backend (:func:`compile_step`; needs
-  a C++ compiler, see :func:`cpp_compiler`);
-- ONNX Runtime (:func:`export_onnx`, then :class:`OnnxStep`, or
-  :class:`BoundOnnxStream` to keep the state inside the runtime), with
-  static int8 quantisation of the exported graph
-  (:func:`quantize_onnx_static`).
-
-:func:`eager_op_times` and :func:`onnx_op_times` say which operators one
-step runs and how long each takes; :func:`raw_weight_bytes` and
-:func:`onnx_weight_bytes` give sizes as numbers times bytes per number.
+``(y, states) = step(x, states)``) in four runtimes: eager PyTorch,
+TorchScript (:func:`script_step`), ``torch.compile``
+(:func:`compile_step`) and ONNX Runtime (:func:`export_onnx`, then
+:class:`OnnxStep` or :class:`BoundOnnxStream`). :func:`eager_op_times`
+and :func:`onnx_op_times` say which operators one step runs and how long
+each takes. Int8: :func:`quantize_int8` (dynamic, PyTorch) and
+:func:`quantize_onnx_static` (static, ONNX Runtime). :func:`export_model`
+saves a whole model with ``torch.export``, for
+``torch.export.load(path).module()``.
 """
 
 from __future__ import annotations
@@ -34,76 +28,80 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..utils import check_int, check_tensor
-from .streaming import LSTMStep, TCNStep
+from ..utils import check_int, check_module, check_tensor
+from .streaming import LSTMStep, RecomputingTCN, TCNStep
 
 __all__ = [
-    "int8_dot_product",
     "cpp_compiler",
     "script_step",
     "compile_step",
     "export_onnx",
     "OnnxStep",
     "BoundOnnxStream",
-    "onnx_op_counts",
-    "onnx_weight_bytes",
-    "raw_weight_bytes",
     "OpTime",
     "eager_op_times",
     "onnx_op_times",
     "quantize_onnx_static",
     "calibration_feeds",
+    "quantize_int8",
+    "export_model",
 ]
 
 
-def _check_step(step) -> None:
-    if not isinstance(step, (TCNStep, LSTMStep)):
+def _check_step(step, kinds=(TCNStep, LSTMStep)) -> None:
+    if not isinstance(step, kinds):
+        names = " or ".join(kind.__name__ for kind in kinds)
         raise TypeError(
-            "step must be a kd_lib.streaming.TCNStep or LSTMStep, got "
-            f"{type(step).__name__}"
+            f"step must be a {names}, got {type(step).__name__}"
         )
 
 
 def _example(step, batch_size: int):
-    return torch.zeros(batch_size, step.input_size), step.initial_state(
-        batch_size
-    )
+    x = torch.zeros(batch_size, step.input_size)
+    return x, step.initial_state(batch_size)
+
+
+@contextlib.contextmanager
+def _quiet():
+    # Notices that say nothing about the model. TorchScript is deprecated
+    # in the pinned torch (2.13) and every call says so (Inductor still
+    # calls it too); it still works, with the least overhead per call.
+    # torch.onnx.export(dynamo=True) reports its own internals as warnings
+    # and log lines: missing torchvision operators, pytree and axis-naming
+    # notices, nn.LSTM's cached flat weights.
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for message in (
+                r"`torch\.jit\.\w+` is deprecated",
+                r".*_flat_weights.*assigned during export",
+                r".*axis name: .* will not be used",
+            ):
+                warnings.filterwarnings("ignore", message=message)
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 # ------------------------------------------------------------ TorchScript
 
 
-@contextlib.contextmanager
-def _quiet_torchscript():
-    # TorchScript is deprecated in the pinned torch (2.13) in favour of
-    # torch.compile and torch.export, and every call says so. It still works
-    # and is still the lowest-overhead PyTorch runtime for a tiny step on a
-    # CPU here, which is what the deployment chapter measures; silence
-    # exactly these deprecation notices, nothing else.
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore",
-            message=r"`torch\.jit\.\w+` is deprecated",
-            category=DeprecationWarning,
-        )
-        yield
-
-
 def script_step(step: nn.Module) -> torch.jit.ScriptModule:
     """``step`` compiled to TorchScript, frozen (weights become constants)
-    and optimised for inference (operator fusion, pre-packed weights).
-
-    Call it like ``step``: ``(y, states) = scripted(x, states)``.
-    """
+    and optimised for inference (operator fusion, pre-packed weights);
+    call it like ``step``."""
     _check_step(step)
-    with _quiet_torchscript(), torch.no_grad():
+    with _quiet(), torch.no_grad():
         scripted = torch.jit.script(step.eval())
         return torch.jit.optimize_for_inference(torch.jit.freeze(scripted))
 
@@ -111,35 +109,11 @@ def script_step(step: nn.Module) -> torch.jit.ScriptModule:
 # --------------------------------------------------------- torch.compile
 
 
-def int8_dot_product() -> list[str]:
-    """The CPU's instructions for int8 dot products (``avx512_vnni``,
-    ``avx_vnni``, ``amx_int8``), from ``/proc/cpuinfo``; empty when it has
-    none, or on a system without that file. Without them an int8 matrix
-    product has no fast path, and int8 is rarely faster than float."""
-    wanted = ("avx512_vnni", "avx_vnni", "amx_int8")
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(
-                (
-                    line.split(":", 1)[1].split()
-                    for line in f
-                    if line.startswith("flags")
-                ),
-                [],
-            )
-    except OSError:
-        return []
-    return [name for name in wanted if name in flags]
-
-
 def cpp_compiler() -> str | None:
     """Path of the C++ compiler ``torch.compile`` would use on the CPU, or
     ``None`` where there is none (then :func:`compile_step` cannot run)."""
-    for name in ("c++", "g++", "clang++"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+    found = (shutil.which(name) for name in ("c++", "g++", "clang++"))
+    return next((path for path in found if path), None)
 
 
 def compile_step(step: nn.Module, batch_size: int = 1):
@@ -159,9 +133,7 @@ def compile_step(step: nn.Module, batch_size: int = 1):
     compiled = torch.compile(step.eval(), fullgraph=True, dynamic=False)
     x, states = _example(step, batch_size)
     start = time.perf_counter()
-    # Inductor itself still touches torch.jit.script_method, which warns
-    # as deprecated in torch 2.13: the same notice as TorchScript's
-    with _quiet_torchscript(), torch.inference_mode():
+    with _quiet(), torch.inference_mode():
         compiled(x, states)
     return compiled, time.perf_counter() - start
 
@@ -169,38 +141,11 @@ def compile_step(step: nn.Module, batch_size: int = 1):
 # ----------------------------------------------------------- ONNX export
 
 
-@contextlib.contextmanager
-def _quiet_export():
-    # torch.onnx.export(dynamo=True) in torch 2.13 reports its own internals
-    # as warnings and log lines that say nothing about the model: missing
-    # torchvision operators, a deprecated torch._check_is_size it calls
-    # itself, pytree and axis-naming notices, and nn.LSTM's cached flat
-    # weights. Silence those categories during export only.
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            warnings.filterwarnings(
-                "ignore", message=r".*_flat_weights.*assigned during export"
-            )
-            warnings.filterwarnings(
-                "ignore", message=r".*axis name: .* will not be used"
-            )
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def export_onnx(step: nn.Module, path: str | Path) -> Path:
-    """Export ``step`` with ``torch.onnx.export(..., dynamo=True)`` (the
-    ``torch.export``-based exporter) to ``path``, the batch size free.
-
-    The graph's inputs are ``x`` and then every state tensor, its outputs
-    ``y`` and then every new state, in the order of ``step``'s list: the
-    state is explicit, so the file alone streams a sequence.
-    """
+    """Export ``step`` with ``torch.onnx.export(..., dynamo=True)`` to
+    ``path``, the batch size free. The graph's inputs are ``x`` and every
+    state tensor, its outputs ``y`` and every new state, in the order of
+    ``step``'s list: the file alone streams a sequence."""
     _check_step(step)
     x, states = _example(step, 2)
     batch = torch.export.Dim("batch", min=1)
@@ -209,7 +154,7 @@ def export_onnx(step: nn.Module, path: str | Path) -> Path:
     n = len(states)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet_export():
+    with _quiet():
         program = torch.onnx.export(
             step.eval(),
             (x, states),
@@ -252,12 +197,9 @@ def _session(path, threads: int, profile_prefix: str | None = None):
 class OnnxStep:
     """A step exported by :func:`export_onnx` (or quantised by
     :func:`quantize_onnx_static`), run by ONNX Runtime on the CPU with
-    ``threads`` threads and every graph optimisation on.
-
-    Call it like the PyTorch step, on tensors: ``(y, states) =
-    onnx_step(x, states)``. :meth:`run` takes and returns NumPy arrays
-    (what a deployment without torch would do, and what to time).
-    """
+    ``threads`` threads and every graph optimisation on. Call it like the
+    PyTorch step, on tensors; :meth:`run` takes and returns NumPy arrays
+    (what a deployment without torch would do, and what to time)."""
 
     def __init__(self, path: str | Path, threads: int = 1):
         path = Path(path)
@@ -293,14 +235,11 @@ class OnnxStep:
 class BoundOnnxStream:
     """Streams through an :class:`OnnxStep` with the state kept inside ONNX
     Runtime: inputs and outputs are bound once to preallocated buffers
-    (ONNX Runtime's I/O binding), two sets of state buffers take turns as
-    input and output, and a step only writes ``x`` and runs.
-
-    This removes the per-call cost of converting every input and output
-    between Python and ONNX Runtime, which for a step with many small
-    state tensors is a large part of its time. ``step(x)`` takes ``x``
-    ``(batch, input_size)`` (array or tensor) and returns ``y`` ``(batch,
-    outputs)`` as a NumPy array that the next step overwrites.
+    (I/O binding), two sets of state buffers take turns as input and
+    output, and a step only writes ``x`` and runs. This removes the
+    per-call cost of converting every input and output between Python and
+    ONNX Runtime. ``step(x)`` maps ``x`` ``(batch, input_size)`` to ``y``
+    ``(batch, outputs)``, a NumPy array that the next step overwrites.
     """
 
     def __init__(self, onnx_step: OnnxStep, states, num_outputs: int):
@@ -327,20 +266,13 @@ class BoundOnnxStream:
         batch = buffers[0][0].shape[1 if buffers[0][0].ndim == 3 else 0]
         self.x = np.zeros((batch, inputs[0].shape[1]), dtype=np.float32)
         self.y = np.zeros((batch, num_outputs), dtype=np.float32)
-
-        def value(array):
-            # shares the NumPy array's memory, no copy
-            return ort.OrtValue.ortvalue_from_numpy(array)
-
-        self._keep = [value(self.x), value(self.y)]
+        value = ort.OrtValue.ortvalue_from_numpy  # shares memory, no copy
         self.bindings = []
         for source, target in ((0, 1), (1, 0)):
             binding = session.io_binding()
-            binding.bind_ortvalue_input(inputs[0].name, self._keep[0])
-            binding.bind_ortvalue_output(outputs[0].name, self._keep[1])
-            for given, array in zip(inputs[1:], buffers[source]):
+            for given, array in zip(inputs, [self.x, *buffers[source]]):
                 binding.bind_ortvalue_input(given.name, value(array))
-            for given, array in zip(outputs[1:], buffers[target]):
+            for given, array in zip(outputs, [self.y, *buffers[target]]):
                 binding.bind_ortvalue_output(given.name, value(array))
             self.bindings.append(binding)
         self.buffers = buffers
@@ -355,52 +287,11 @@ class BoundOnnxStream:
         return self.y
 
 
-def onnx_op_counts(path: str | Path) -> collections.Counter:
-    """How many nodes of each operator type the ONNX file's graph holds (as
-    exported, before ONNX Runtime's own fusions)."""
-    import onnx
-
-    model = onnx.load(str(path))
-    return collections.Counter(node.op_type for node in model.graph.node)
-
-
-def onnx_weight_bytes(path: str | Path) -> int:
-    """Raw bytes of the weights stored in an ONNX file: the numbers of every
-    initializer times bytes per number (int8 = 1, float32 and int32 = 4),
-    without the file format's overhead. Quantised graphs count their
-    scales, zero points and int32 biases too; int64 initializers (tap
-    indices, shape constants) are not weights and are left out."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    arrays = (numpy_helper.to_array(t) for t in model.graph.initializer)
-    return sum(a.nbytes for a in arrays if a.dtype != np.int64)
-
-
-def raw_weight_bytes(model: nn.Module, bytes_per_value: int = 4) -> int:
-    """Weights times bytes per value: what the weights of ``model`` take as
-    bare numbers (4 for float32, 1 for int8). Weights are the floating
-    parameters and buffers (a :class:`TCNStep` keeps its folded weights as
-    buffers; its integer tap indices are not weights)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
-    check_int(bytes_per_value, "bytes_per_value")
-    tensors = list(model.parameters()) + list(model.buffers())
-    return bytes_per_value * sum(
-        t.numel() for t in tensors if t.is_floating_point()
-    )
-
-
 # -------------------------------------------------------- where time goes
 
 
-@dataclass
-class OpTime:
-    """One operator type in one step: how many calls and their total time
-    in microseconds."""
+class OpTime(NamedTuple):
+    """One operator type in one step: calls and their total microseconds."""
 
     op: str
     calls: int
@@ -428,11 +319,11 @@ def eager_op_times(
     :func:`script_step`).
 
     Only the operators the step calls itself are listed (the ones they
-    call inside are part of their time); an operator's time is the
-    profiler's CPU time for it, its dispatch included, but not the Python
-    code between operators.
+    call inside are part of their time), so their calls add up to the
+    step's operator calls. An operator's time is the profiler's CPU time
+    for it, its dispatch included, not the Python code between operators.
     """
-    _check_step(step)
+    _check_step(step, (TCNStep, LSTMStep, RecomputingTCN))
     check_int(batch_size, "batch_size")
     check_int(runs, "runs")
     runner = step if runner is None else runner
@@ -484,8 +375,7 @@ def onnx_op_times(
         feed = {}
         for given in session.get_inputs():
             shape = [
-                batch_size if not isinstance(d, int) else d
-                for d in given.shape
+                d if isinstance(d, int) else batch_size for d in given.shape
             ]
             feed[given.name] = np.zeros(shape, np.float32)
         for _ in range(runs):
@@ -530,14 +420,11 @@ def quantize_onnx_static(
     feeds: list[list[np.ndarray]],
     per_channel: bool = True,
 ) -> Path:
-    """Static int8 quantisation of an exported step with ONNX Runtime:
-    int8 weights (per output channel with ``per_channel``) and int8
-    activations whose ranges are calibrated on ``feeds`` (from
-    :func:`calibration_feeds`), in the QDQ format. Writes ``out_path``.
-
-    Every matrix product, the convolutions' included, becomes an int8
-    product; the graph is shape-inferred first, as ONNX Runtime advises.
-    """
+    """Static int8 quantisation of an exported step with ONNX Runtime,
+    written to ``out_path``: int8 weights (per output channel with
+    ``per_channel``) and int8 activations whose ranges are calibrated on
+    ``feeds`` (from :func:`calibration_feeds`), in the QDQ format. Every
+    matrix product becomes an int8 product."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -574,3 +461,58 @@ def quantize_onnx_static(
             weight_type=QuantType.QInt8,
         )
     return out_path
+
+
+# ------------------------------------- dynamic int8, whole-model export
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """Dynamic int8 quantisation: a copy of ``model`` whose ``nn.Linear``
+    and ``nn.LSTM`` weights are int8 (per tensor, symmetric), activations
+    quantised at run time from their observed range. ``nn.Conv1d`` is not
+    covered: in a :class:`kd_lib.TCNClassifier` only the head changes, in
+    its :class:`~kd_lib.chapters.streaming.TCNStep` every convolution.
+    Inference only, on the CPU."""
+    check_module(model)
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao (not a
+        # dependency); the eager API still works in the pinned torch
+        warnings.filterwarnings(
+            "ignore", message=r"torch\.ao\.quantization is deprecated"
+        )
+        warnings.filterwarnings(
+            "ignore", message=r"torch\.quantize_per_tensor.*deprecated"
+        )
+        return torch.ao.quantization.quantize_dynamic(
+            model, {nn.Linear, nn.LSTM}, dtype=torch.qint8, inplace=False
+        )
+
+
+def export_model(
+    model: nn.Module, example: torch.Tensor, path: str | Path
+) -> Path:
+    """Export ``model`` with ``torch.export`` (batch and time sizes free)
+    and save it to ``path``; a module that needs no kd_lib code to run.
+    ``example`` is one input ``(batch, time, features)`` with batch >= 2
+    and time >= 2 (a size of 1 would be taken as fixed)."""
+    check_module(model)
+    check_tensor(example, "example", ndim=3, floating=True)
+    if example.shape[0] < 2 or example.shape[1] < 2:
+        raise ValueError(
+            "example needs batch >= 2 and time >= 2 so that both stay "
+            f"free, got shape {tuple(example.shape)}"
+        )
+    batch = torch.export.Dim("batch", min=1)
+    length = torch.export.Dim("time", min=1)
+    was_training = model.training
+    model.eval()
+    try:
+        program = torch.export.export(
+            model, (example,), dynamic_shapes=({0: batch, 1: length},)
+        )
+    finally:
+        model.train(was_training)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, path)
+    return path

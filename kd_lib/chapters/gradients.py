@@ -28,14 +28,11 @@ def _check_model(model) -> None:
 def input_gradient_by_step(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
-    """How strongly the loss reacts to the input at each step: ``(time,)``.
-
-    Entry t is the norm of ``d loss / d x[:, t]`` (over the batch and
-    features) for the cross-entropy of ``model(x)`` on labels ``y``. Steps
-    the loss cannot see get exactly 0; a vanishing gradient shows as a
-    geometric decay towards early steps. The model's weights and mode are
-    left unchanged.
-    """
+    """How strongly the loss reacts to the input at each step: ``(time,)``,
+    the norm of ``d loss / d x[:, t]`` (over the batch and features) for the
+    cross-entropy of ``model(x)`` on labels ``y``. Steps the loss cannot see
+    get exactly 0; a vanishing gradient shows as a geometric decay towards
+    early steps. The model's weights and mode are left unchanged."""
     _check_model(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
@@ -54,13 +51,9 @@ def gradient_norm_trace(
     lr: float,
     clip_grad_norm: float | None,
 ) -> list[float]:
-    """Train with Adam and cross-entropy; return the
-    gradient norm of every step.
-
-    The norm is taken before clipping, so the trace shows what clipping had
-    to tame. The book's loop (:func:`kd_lib.training.fit`) without
-    validation, so it measures the raw gradients of the run.
-    """
+    """Train with Adam and cross-entropy (:func:`kd_lib.training.fit`, no
+    validation) and return the gradient norm of every step, taken before
+    clipping: what clipping had to tame."""
     _check_model(model)
     if not isinstance(loader, DataLoader):
         raise TypeError(
@@ -92,7 +85,7 @@ def block_gradient_norms(
     :class:`kd_lib.TCNClassifier`: the norm of ``d loss / d output`` of
     every temporal block, first block first, for the cross-entropy of
     ``model(x)`` on labels ``y``. A gradient that vanishes through depth
-    falls from the last block to the first; the model is left unchanged."""
+    falls from the last block to the first. The model is left unchanged."""
     _check_model(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)

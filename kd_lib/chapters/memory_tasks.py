@@ -1,16 +1,10 @@
-"""LSTM versus TCN on three memory tasks, fairly: recall at distance,
-the adding problem and copy memory (chapter 3).
+"""LSTM versus TCN on three memory tasks, fairly: recall at distance, the
+adding problem and copy memory (the receptive-field chapter).
 
-Both models are parameter-matched (:func:`matched_lstm_hidden`), see the
-same inputs (:func:`memory_data`), and get the same recipe
-(:data:`MEMORY_STUDY`: Adam with a half-cosine decay, clipping, the LSTM's
-forget-gate bias at 1, every learning rate of a small grid with five
-seeds, the rate picked on validation data only). The runs are made by
-``python -m kd_lib.runners memory_tasks`` (:mod:`kd_lib.runners`)
-and stored in ``kd_lib/results/memory_tasks.json``; the functions here
-train one run (:func:`memory_run`) and read the stored ones
-(:func:`memory_values`, :func:`memory_verdict`, :func:`tcn_advantage`,
-:func:`plot_memory_curves`) with thresholds fixed before measuring
+Both models are parameter-matched, see the same inputs and get the same
+recipe (:data:`MEMORY_STUDY`). ``python -m kd_lib.runners memory_tasks``
+makes the runs (:func:`memory_run`) and stores them; the other functions
+read the stored runs with thresholds fixed before measuring
 (:data:`MEMORY_THRESHOLDS`).
 """
 
@@ -19,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,14 +20,8 @@ from torch import nn
 from ..comparison import best_setting, paired_difference
 from ..data import recall_at_distance
 from ..models import LSTMClassifier, TCNClassifier
-from ..plotting import PALETTE
 from ..training import fit
-from ..utils import (
-    check_int,
-    check_tensor,
-    count_parameters,
-    set_seed,
-)
+from ..utils import check_int, check_tensor, count_parameters, set_seed
 
 __all__ = [
     "adding_problem",
@@ -53,7 +40,6 @@ __all__ = [
     "memory_run",
     "memory_units",
     "memory_val_score",
-    "memory_best_lr",
     "memory_tuned_runs",
     "memory_values",
     "final_change",
@@ -61,7 +47,6 @@ __all__ = [
     "memory_verdict",
     "converged",
     "tcn_advantage",
-    "plot_memory_curves",
 ]
 
 
@@ -106,10 +91,9 @@ def copy_memory(
 
     Ten symbols from {1..8}, then ``memory_length - 1`` blanks (0), a
     delimiter (9), and ten more blanks during which the model must repeat
-    the symbols. Total length ``memory_length + 2 * copy_length``. Returns
-    one-hot inputs ``x`` of shape ``(num_samples, T + 20, 10)`` and targets
-    ``y`` of shape ``(num_samples, T + 20)``: blank everywhere but the last
-    ten steps.
+    the symbols. Returns one-hot inputs ``x`` of shape
+    ``(num_samples, T + 20, 10)`` and targets ``y`` of shape
+    ``(num_samples, T + 20)``: blank everywhere but the last ten steps.
     """
     check_int(num_samples, "num_samples")
     check_int(memory_length, "memory_length")
@@ -121,36 +105,27 @@ def copy_memory(
     )
     tokens = torch.zeros(num_samples, total, dtype=torch.long)
     tokens[:, :copy_length] = symbols
-    # the delimiter: "now copy"
     tokens[:, memory_length + copy_length - 1] = num_symbols + 1
     targets = torch.zeros(num_samples, total, dtype=torch.long)
     targets[:, -copy_length:] = symbols
-    x = torch.nn.functional.one_hot(tokens, num_symbols + 2).float()
+    x = F.one_hot(tokens, num_symbols + 2).float()
     return x, targets
 
 
 def copy_memory_chance_loss(
     memory_length: int, copy_length: int = 10, num_symbols: int = 8
 ) -> float:
-    """Cross-entropy per step of the best memoryless strategy: blanks
-    everywhere, then a uniform guess over the symbols for the last
-    ``copy_length`` steps: ``copy_length * ln(num_symbols) / (T + 2 *
-    copy_length)``."""
+    """Cross-entropy per step of the best memoryless strategy: blanks,
+    then a uniform guess over the symbols for the last ``copy_length``
+    steps: ``copy_length * ln(num_symbols) / (T + 2 * copy_length)``."""
     check_int(memory_length, "memory_length")
-    return (
-        copy_length
-        * math.log(num_symbols)
-        / (memory_length + 2 * copy_length)
-    )
+    total = memory_length + 2 * copy_length
+    return copy_length * math.log(num_symbols) / total
 
 
 # ------------------------------------------------------------ the study
 
 MEMORY_TASKS = ("recall", "adding", "copy")
-"""The chapter's three memory tasks: recall at distance ``d``
-(:func:`kd_lib.recall_at_distance`, 21 steps, 4 symbols), the adding
-problem (``T = 30``) and copy memory (``T = 20``)."""
-
 MEMORY_MODELS = ("LSTM", "TCN")
 
 MEMORY_SETUP = {
@@ -254,20 +229,16 @@ def memory_data(
     if (task == "recall") != (distance is not None):
         raise ValueError("give a distance for recall, and only for recall")
     n = MEMORY_SETUP[f"n_{split}"] if num_samples is None else num_samples
-    data_seed = {
-        "train": 1 + seed,
-        "val": MEMORY_SETUP["val_seed"],
-        "test": MEMORY_SETUP["test_seed"],
-    }[split]
+    data_seed = (
+        1 + seed if split == "train" else MEMORY_SETUP[f"{split}_seed"]
+    )
     if task == "recall":
         spec = MEMORY_SETUP["recall"]
         return recall_at_distance(
             n, spec["length"], distance, spec["classes"], seed=data_seed
         )
     if task == "adding":
-        return adding_problem(
-            n, MEMORY_SETUP["adding"]["T"], seed=data_seed
-        )
+        return adding_problem(n, MEMORY_SETUP["adding"]["T"], data_seed)
     return copy_memory(n, MEMORY_SETUP["copy"]["T"], seed=data_seed)
 
 
@@ -290,10 +261,15 @@ def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
     model.train(was_training)
     if y.is_floating_point():
         return {"loss": F.mse_loss(out, y).item()}
-    flat, labels = out.reshape(-1, out.shape[-1]), y.reshape(-1)
-    result = {"loss": F.cross_entropy(flat, labels).item()}
+    result = {"loss": _per_step_cross_entropy(out, y).item()}
     result["accuracy"] = (out.argmax(-1) == y).float().mean().item()
     return result
+
+
+def _per_step_cross_entropy(out, labels):
+    return F.cross_entropy(
+        out.reshape(-1, out.shape[-1]), labels.reshape(-1)
+    )
 
 
 def _check_curve(model, x_train, y_train, x_val, y_val, updates, batch):
@@ -324,23 +300,18 @@ def train_curve(
     clip_grad_norm: float = 1.0,
 ) -> dict:
     """Train ``model`` for exactly ``updates`` Adam steps (learning rate
-    decayed from ``lr`` to 0 along a half cosine, gradient norm clipped
-    at ``clip_grad_norm``; batches of ``batch_size`` drawn from a fresh
-    permutation of the training set, seeded by ``seed``, whenever fewer
-    than a batch remain), and score it on the validation set at
-    ``val_points`` evenly spaced updates, the last one included.
-
-    Returns ``{"val_updates", "val_loss"}`` and, for integer labels,
-    ``"val_accuracy"``: the validation curve that shows whether training
-    converged. The last update's weights are kept (no selection on
-    validation data).
+    decayed from ``lr`` to 0 along a half cosine, gradient norm clipped;
+    batches drawn from a fresh permutation of the training set, seeded by
+    ``seed``, whenever fewer than a batch remain) and score it on the
+    validation set at ``val_points`` evenly spaced updates, the last one
+    included. Returns ``{"val_updates", "val_loss"}`` and, for integer
+    labels, ``"val_accuracy"``. The last update's weights are kept.
     """
     _check_curve(model, x_train, y_train, x_val, y_val, updates, batch_size)
     check_int(val_points, "val_points")
     check_int(seed, "seed", 0)
     val_points = min(val_points, updates)
-    # validation after update number ``ends[i]``: the "epochs" of the loop
-    # are the stretches of updates between two validations
+    # the loop's "epochs" are the stretches between two validations
     ends = [
         round(updates * (i + 1) / val_points) for i in range(val_points)
     ]
@@ -372,9 +343,8 @@ def train_curve(
     def after_stretch(stretch):
         scores = _scores(model, x_val, y_val)
         curve["val_updates"].append(ends[stretch])
-        curve["val_loss"].append(scores["loss"])
-        if "accuracy" in scores:
-            curve["val_accuracy"].append(scores["accuracy"])
+        for key, value in scores.items():
+            curve[f"val_{key}"].append(value)
 
     fit(
         model,
@@ -390,12 +360,6 @@ def train_curve(
     return curve
 
 
-def _per_step_cross_entropy(out, labels):
-    return F.cross_entropy(
-        out.reshape(-1, out.shape[-1]), labels.reshape(-1)
-    )
-
-
 def memory_run(
     task: str,
     model: str,
@@ -408,10 +372,10 @@ def memory_run(
     val_points: int = 20,
     num_train: int | None = None,
 ) -> dict:
-    """One run of the fair comparison: a fresh :func:`memory_model`
-    trained by :func:`train_curve` on :func:`memory_data` and scored on the
-    test set. Returns plain data (the validation curve, the test loss, its
-    ratio to :func:`chance_loss`, and the test accuracy for recall)."""
+    """One run of the study: a fresh :func:`memory_model` trained by
+    :func:`train_curve` on :func:`memory_data` and scored on the test set.
+    Returns plain data (the validation curve, the test loss, its ratio to
+    :func:`chance_loss`, and the test accuracy for recall)."""
     net = memory_model(task, model, seed)
     x, y = memory_data(task, "train", seed, distance, num_train)
     xv, yv = memory_data(task, "val", seed, distance)
@@ -464,15 +428,10 @@ MEMORY_STUDY = {
     "long_updates": 12000,
     "long_lrs": [1e-2, 3e-2],
 }
-"""The fair comparison's recipe, the same for both models: every learning
-rate of ``lrs`` with every seed, 3,000 Adam updates of 64 sequences with a
-half-cosine decay, the gradient norm clipped at 1, the LSTM's forget-gate
-bias set to 1; the learning rate of each (task, model, distance) is the one
-with the best mean final validation score (:func:`memory_best_lr`). The
-LSTM on copy memory did best at the grid's largest rate, so copy memory
-also runs ``extra_lrs`` (both models); and since the main budget leaves
-that LSTM near chance, it also runs ``long_updates`` at ``long_lrs``:
-does a four times larger budget fix it?"""
+"""The study's recipe, the same for both models: every rate of ``lrs``
+with every seed, 3,000 Adam updates of 64 sequences (half-cosine decay,
+gradient norm clipped at 1, LSTM forget-gate bias 1); each (task, model,
+distance) keeps the rate of :func:`memory_tuned_runs`."""
 
 
 def memory_units(
@@ -504,9 +463,7 @@ def memory_units(
     ]
 
 
-def _matches(
-    records, task, model, distance=None, lr=None, updates=None
-) -> list[dict]:
+def _matches(records, task, model, distance, updates) -> list[dict]:
     updates = MEMORY_STUDY["updates"] if updates is None else updates
     return [
         r
@@ -515,7 +472,6 @@ def _matches(
         and r["model"] == model
         and r["distance"] == distance
         and r["updates"] == updates
-        and (lr is None or r["lr"] == lr)
     ]
 
 
@@ -527,23 +483,6 @@ def memory_val_score(record: dict) -> float:
     return -record["val_loss"][-1]
 
 
-def memory_best_lr(
-    records: list[dict],
-    task: str,
-    model: str,
-    distance=None,
-    updates: int | None = None,
-) -> float:
-    """The learning rate with the best mean final validation score
-    (:func:`memory_val_score`) over seeds
-    (:func:`kd_lib.comparison.best_setting`; ties go to the smaller rate).
-    ``updates``: the budget (default ``MEMORY_STUDY["updates"]``)."""
-    runs = _matches(records, task, model, distance, updates=updates)
-    if not runs:
-        raise KeyError(f"no runs of {model} on {task}, d = {distance}")
-    return best_setting(runs, memory_val_score)
-
-
 def memory_tuned_runs(
     records: list[dict],
     task: str,
@@ -551,12 +490,16 @@ def memory_tuned_runs(
     distance=None,
     updates: int | None = None,
 ) -> list[dict]:
-    """The runs at :func:`memory_best_lr`, in seed order."""
-    lr = memory_best_lr(records, task, model, distance, updates)
-    return sorted(
-        _matches(records, task, model, distance, lr, updates),
-        key=lambda r: r["seed"],
-    )
+    """The runs at the learning rate with the best mean final validation
+    score over seeds (:func:`memory_val_score`; ties go to the smaller
+    rate), in seed order. ``updates``: the budget (default
+    ``MEMORY_STUDY["updates"]``)."""
+    runs = _matches(records, task, model, distance, updates)
+    if not runs:
+        raise KeyError(f"no runs of {model} on {task}, d = {distance}")
+    lr = best_setting(runs, memory_val_score)
+    tuned = [r for r in runs if r["lr"] == lr]
+    return sorted(tuned, key=lambda r: r["seed"])
 
 
 def memory_values(
@@ -572,10 +515,8 @@ def memory_values(
     ``metric``)."""
     if metric is None:
         metric = "test_accuracy" if task == "recall" else "test_loss_ratio"
-    return [
-        r[metric]
-        for r in memory_tuned_runs(records, task, model, distance, updates)
-    ]
+    runs = memory_tuned_runs(records, task, model, distance, updates)
+    return [r[metric] for r in runs]
 
 
 def final_change(record: dict, share: float = 0.25) -> float:
@@ -616,8 +557,7 @@ differences within ±0.01 are equivalent
 
 def memory_verdict(task: str, values) -> str:
     """``"solved"``, ``"at chance"``, ``"worse than chance"`` or
-    ``"partial"`` for per-seed test values (accuracies on recall, loss
-    ratios to chance otherwise), by :data:`MEMORY_THRESHOLDS`."""
+    ``"partial"`` for per-seed test values (as :func:`memory_values`)."""
     _task_io(task)
     values = list(values)
     if not values:
@@ -651,90 +591,18 @@ def converged(record: dict) -> bool:
 
 def tcn_advantage(records: list[dict], task: str, distance=None):
     """The paired, per-seed advantage of the tuned TCN over the tuned
-    LSTM, with its 95 % interval (a
+    LSTM with its 95 % interval (a
     :class:`kd_lib.comparison.PairedDifference`): accuracy TCN minus LSTM
-    on recall, the loss ratio LSTM minus TCN (the share of the chance loss
-    the TCN saves) on adding and copy memory. Positive: the TCN is better.
-    """
-    runs = {
-        m: memory_tuned_runs(records, task, m, distance)
+    on recall, the loss ratio LSTM minus TCN on adding and copy memory.
+    Positive: the TCN is better."""
+    seeds = [
+        [r["seed"] for r in memory_tuned_runs(records, task, m, distance)]
         for m in MEMORY_MODELS
-    }
-    if [r["seed"] for r in runs["LSTM"]] != [
-        r["seed"] for r in runs["TCN"]
-    ]:
+    ]
+    if seeds[0] != seeds[1]:
         raise ValueError("the two models' tuned runs differ in seeds")
     lstm = memory_values(records, task, "LSTM", distance)
     tcn = memory_values(records, task, "TCN", distance)
     if task == "recall":
         return paired_difference(lstm, tcn)
     return paired_difference(tcn, lstm)
-
-
-def plot_memory_curves(
-    records: list[dict],
-    task: str,
-    distance=None,
-    ax=None,
-    updates: int | None = None,
-    models=MEMORY_MODELS,
-    mark: int | None = None,
-    linestyle: str = "-",
-):
-    """Validation curves of the tuned runs (mean over seeds as a line,
-    min-max as a band) against the update: accuracy (%) on recall, the
-    loss as a multiple of chance otherwise. ``mark`` draws a dotted line
-    at that many updates (for example an earlier, smaller budget);
-    ``linestyle`` tells a second budget's curves apart."""
-
-    if ax is None:
-        _, ax = plt.subplots()
-    for model in models:
-        runs = memory_tuned_runs(records, task, model, distance, updates)
-        if task == "recall":
-            values = torch.tensor([r["val_accuracy"] for r in runs]) * 100
-        else:
-            chance = chance_loss(task)
-            values = torch.tensor([r["val_loss"] for r in runs]) / chance
-        steps = runs[0]["val_updates"]
-        color = PALETTE[model.lower()]
-        label = f"{model}, lr {runs[0]['lr']:g}"
-        if updates is not None:
-            label += f", {updates:,} updates"
-        ax.plot(
-            steps,
-            values.mean(0),
-            color=color,
-            label=label,
-            linestyle=linestyle,
-        )
-        ax.fill_between(
-            steps,
-            values.min(0).values,
-            values.max(0).values,
-            color=color,
-            alpha=0.25,
-            linewidth=0,
-        )
-    drawn = any(line.get_label() == "chance" for line in ax.lines)
-    if task == "recall" and not drawn:
-        ax.axhline(
-            100 / MEMORY_SETUP["recall"]["classes"],
-            color="black",
-            linestyle="--",
-            linewidth=1,
-            label="chance",
-        )
-    elif not drawn:
-        ax.axhline(
-            1.0, color="black", linestyle="--", linewidth=1, label="chance"
-        )
-    if task == "recall":
-        ax.set_ylabel("validation accuracy (%)")
-        ax.set_ylim(0, 105)
-    else:
-        ax.set_ylabel("validation loss / chance loss")
-    if mark is not None:
-        ax.axvline(mark, color="grey", linestyle=":", linewidth=1.2)
-    ax.set_xlabel("update")
-    return ax

@@ -15,21 +15,18 @@ losses themselves are in :mod:`kd_lib.distill`.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from ..arms import STUDY, ArmResult, seeded_students
+from ..arms import STUDY, ArmResult, score_group, seeded_students
 from ..data import SequenceSplits
 from ..distill import (
-    agreement,
     hint_loss,
     per_step_loss,
     similarity_loss,
     target_loss,
 )
-from ..multiseed import GroupedTCNClassifier, grouped_logits, train_grouped
+from ..multiseed import train_grouped
 from ..utils import check_tensor
 
 __all__ = [
@@ -155,44 +152,11 @@ def train_per_step(
         val_every=max(1, epochs // STUDY["val_points"]),
         steps=True,
     )
-    return _results(
-        arm,
-        weights,
-        model,
-        history,
-        splits,
-        seeds,
-        test_logits,
-        lr,
-        weight_decay,
-        epochs,
+    settings = [
+        {"arm": arm, "lr": lr, "weight_decay": weight_decay, "weight": w}
+        for w in weights
+    ]
+    scored = score_group(
+        model, history, settings, seeds, splits, test_logits, epochs
     )
-
-
-def _results(
-    arm, weights, model, history, splits, seeds, test_logits, lr, wd, epochs
-):
-    logits = grouped_logits(model, splits.x_test)
-    correct = logits.argmax(-1) == splits.y_test
-    slopes = history.final_slope()
-    students = model.to_students()
-    batches = math.ceil(len(splits.x_train) / STUDY["batch_size"])
-    out, k = {}, len(seeds)
-    for i, w in enumerate(weights):
-        part = slice(i * k, (i + 1) * k)
-        out[w] = ArmResult(
-            arm,
-            {"arm": arm, "lr": lr, "weight_decay": wd, "weight": w},
-            list(seeds),
-            correct[part].float().mean(1).tolist(),
-            ["".join("01"[int(c)] for c in row) for row in correct[part]],
-            [agreement(row, test_logits) for row in logits[part]],
-            history.val_epochs,
-            [point[part] for point in history.val_accuracy],
-            slopes[part],
-            epochs,
-            epochs * batches,
-            history.seconds,
-            GroupedTCNClassifier.from_students(students[part]),
-        )
-    return out
+    return dict(zip(weights, scored))

@@ -1,31 +1,18 @@
-"""The receptive field of a TCN: which inputs reach an output, how strongly,
-and what that means for learning a dependency at a distance.
+"""The receptive field of a TCN: which inputs can reach the last output
+(:func:`reachable_lags`, :func:`path_weights`), how strongly they do
+(:func:`input_gradient_map`, Luo et al. 2016), the cheapest TCN that sees
+a given distance (:func:`smallest_tcn`), and the chapter's experiments.
 
-- :func:`reachable_lags` and :func:`plot_dilated_tree`: the theoretical
-  field, layer by layer (which inputs can reach the last output at all).
-- :func:`input_gradient_map` and :func:`effective_receptive_field`: the
-  measured field, from the gradient of the last output with respect to every
-  input step (Luo et al. 2016).
-- :func:`design_options` and :func:`smallest_tcn`: the smallest (levels,
-  kernel size) whose field covers a dependency at a given distance, and its
-  parameter cost.
-- :func:`recall_accuracy`, :func:`train_and_test` and
-  :func:`soft_loss_floor`: the chapter's experiments.
-- the fair LSTM-versus-TCN comparison on memory tasks lives in
-  :mod:`kd_lib.chapters.memory_tasks`.
-
-Lags count steps back from the last step: lag 0 is the last input itself, so
-a field of ``RF`` steps covers lags ``0 .. RF - 1``.
+Lags count steps back from the last step: lag 0 is the last input itself,
+so a field of ``RF`` steps covers lags ``0 .. RF - 1``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from ..data import make_loader, recall_at_distance
@@ -41,17 +28,14 @@ from ..utils import (
 
 __all__ = [
     "reachable_lags",
-    "plot_dilated_tree",
     "path_weights",
     "input_gradient_map",
     "effective_receptive_field",
     "TCNDesign",
-    "design_options",
     "smallest_tcn",
     "recall_accuracy",
     "train_and_test",
     "soft_loss_floor",
-    "plot_accuracy_by_distance",
 ]
 
 
@@ -61,16 +45,11 @@ __all__ = [
 def reachable_lags(
     kernel_size: int, num_levels: int, convs_per_block: int = 2
 ) -> list[list[int]]:
-    """Lags that reach the last output, layer by layer from the
-    output down to the input.
-
-    Entry 0 is the output layer (just lag 0); each following entry is the
-    layer below one more causal convolution; the last entry is the input,
-    and it holds exactly the lags ``0 .. RF - 1``. A convolution of dilation
-    ``d`` connects lag ``j`` to lags ``j, j + d, ..., j + (k - 1) d`` of the
-    layer below. (Residual shortcuts only add paths between lags already
-    reached.)
-    """
+    """Lags that reach the last output, layer by layer from the output
+    (entry 0: just lag 0) down to the input (the last entry: exactly the
+    lags ``0 .. RF - 1``). A convolution of dilation ``d`` connects lag
+    ``j`` to lags ``j, j + d, ..., j + (k - 1) d`` of the layer below;
+    residual shortcuts only add paths between lags already reached."""
     check_int(kernel_size, "kernel_size", 2)
     check_int(num_levels, "num_levels", 1)
     check_int(convs_per_block, "convs_per_block", 1)
@@ -87,96 +66,18 @@ def reachable_lags(
     return layers
 
 
-def plot_dilated_tree(
-    kernel_size: int, num_levels: int, ax=None, extra_steps: int = 3
-):
-    """Draw every layer of a dilated causal stack and the connections that
-    reach the last output.
-
-    Dark nodes feed the last output; pale ones are computed but never reach
-    it. ``extra_steps`` more input steps are drawn beyond the field, to show
-    where it ends. Returns the matplotlib axes.
-    """
-    layers = reachable_lags(kernel_size, num_levels)
-    check_int(extra_steps, "extra_steps", 0)
-    rf = receptive_field(kernel_size, num_levels)
-    width = rf + extra_steps
-    depth = len(layers) - 1
-    if ax is None:
-        _, ax = plt.subplots(
-            figsize=(
-                min(12.0, 1.5 + 0.28 * width),
-                0.5 + 0.45 * (depth + 1),
-            )
-        )
-    # rows: y = depth is the output, y = 0 the input; x = -lag so that time
-    # runs left to right
-    for row, lags in enumerate(layers):
-        y = depth - row
-        if row < depth:
-            dilation = 2 ** (num_levels - 1 - row // 2)
-            for lag in lags:
-                for tap in range(kernel_size):
-                    ax.plot(
-                        [-lag, -(lag + tap * dilation)],
-                        [y, y - 1],
-                        color="#1f4e79",
-                        linewidth=0.8,
-                        alpha=0.6,
-                        zorder=1,
-                    )
-        ax.scatter(
-            [-j for j in range(width)],
-            [y] * width,
-            s=14,
-            color="#dddddd",
-            zorder=2,
-        )
-        ax.scatter(
-            [-j for j in lags],
-            [y] * len(lags),
-            s=22,
-            color="#1f4e79",
-            zorder=3,
-        )
-    ax.axvline(
-        -(rf - 0.5),
-        color="#d9822b",
-        linestyle="--",
-        linewidth=1.2,
-        label=f"edge of the receptive field (RF = {rf})",
-    )
-    ax.set_yticks(range(depth + 1))
-    ax.set_yticklabels(
-        ["input"]
-        + [
-            f"level {i}, conv {c + 1}"
-            for i in range(num_levels)
-            for c in range(2)
-        ]
-    )
-    ax.set_xlabel("time step relative to the last one (steps)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(False)
-    ax.legend(loc="upper left", fontsize=8)
-    return ax
-
-
 def path_weights(
     kernel_size: int, num_levels: int, conv_gain: float = 1.0
 ) -> torch.Tensor:
-    """Summed weight of all paths from the input at each lag to the
-    last output: ``(RF,)``.
-
-    A path picks, in every block, either the residual shortcut (weight 1, no
-    shift) or one tap of each of its two convolutions (weight ``conv_gain``
-    per convolution, shift ``tap * dilation``). With ``conv_gain=1`` this
-    counts the paths; a gain below 1 models convolutions that shrink what
-    passes through them, as at initialisation, so that paths through many
-    convolutions (the only ones that reach the far lags) weigh little. In
-    polynomial form each block is
-    ``1 + (g (1 + z^d + ... + z^((k-1) d)))^2``.
-    """
+    """Summed weight of all paths from the input at each lag to the last
+    output: ``(RF,)``. A path picks, in every block, either the residual
+    shortcut (weight 1, no shift) or one tap of each of its two convolutions
+    (weight ``conv_gain`` per convolution, shift ``tap * dilation``). With
+    ``conv_gain=1`` this counts the paths; a gain below 1 models
+    convolutions that shrink what passes through them, as at initialisation,
+    so that paths through many convolutions (the only ones that reach the
+    far lags) weigh little. In polynomial form each block is
+    ``1 + (g (1 + z^d + ... + z^((k-1) d)))^2``."""
     check_int(kernel_size, "kernel_size", 2)
     check_int(num_levels, "num_levels", 1)
     if isinstance(conv_gain, bool) or not isinstance(
@@ -211,17 +112,14 @@ def _poly_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def input_gradient_map(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """How strongly each input step moves the last output:
-    ``(time,)``, indexed by lag.
-
+    """How strongly each input step moves the last output: ``(time,)``,
+    indexed by lag (entry ``j``: the input ``j`` steps before the last one).
     For every output unit of the last step, the gradient of that unit with
     respect to the input ``x`` ``(batch, time, features)``; its absolute
     values are summed over output units and features and averaged over the
-    batch. Entry ``j`` belongs to the input ``j`` steps before the last one.
-    The model may return ``(batch, outputs)`` (a last-step readout) or
-    ``(batch, time, outputs)``. Samples are independent (no batch norm), so
-    one backward pass per output unit serves the whole batch.
-    """
+    batch. The model may return ``(batch, outputs)`` (a last-step readout)
+    or ``(batch, time, outputs)``. Samples are independent (no batch norm),
+    so one backward pass per output unit serves the whole batch."""
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"model must be a torch.nn.Module, got {type(model).__name__}"
@@ -248,11 +146,7 @@ def effective_receptive_field(
     gradient_map: torch.Tensor, mass: float = 0.95
 ) -> int:
     """Smallest number of steps back (lags ``0 .. n - 1``) holding ``mass``
-    of the gradient mass.
-
-    ``gradient_map`` is indexed by lag, as
-    :func:`input_gradient_map` returns it.
-    """
+    of a gradient map indexed by lag (:func:`input_gradient_map`)."""
     check_tensor(gradient_map, "gradient_map", ndim=1, floating=True)
     if isinstance(mass, bool) or not isinstance(mass, (int, float)):
         raise TypeError(f"mass must be a number, got {type(mass).__name__}")
@@ -278,8 +172,7 @@ def effective_receptive_field(
 
 @dataclass(frozen=True)
 class TCNDesign:
-    """One TCN configuration: ``num_levels`` blocks of
-    kernel ``kernel_size``."""
+    """One TCN configuration and its cost."""
 
     num_levels: int
     kernel_size: int
@@ -287,22 +180,19 @@ class TCNDesign:
     parameters: int
 
 
-def design_options(
+def smallest_tcn(
     distance: int,
     input_size: int,
     num_outputs: int,
     channels: int,
     kernel_sizes=(2, 3, 4, 5, 6, 7, 8),
-) -> list[TCNDesign]:
-    """For each kernel size, the fewest levels whose field sees the input
-    ``distance`` steps back.
-
-    Seeing lag ``distance`` needs ``RF >= distance + 1`` (the field counts
-    the current step). ``channels`` is the width of every level; the
-    parameter count is that of a :class:`kd_lib.TCNClassifier` with
-    ``input_size`` features and ``num_outputs`` outputs, weight
-    normalisation included.
-    """
+) -> TCNDesign:
+    """The cheapest TCN that sees the input ``distance`` steps back
+    (``RF >= distance + 1``): for each kernel size the fewest levels, and of
+    these the one with the fewest parameters (ties: the smaller field). The
+    parameters are those of a :class:`kd_lib.TCNClassifier` with
+    ``input_size`` features, ``num_outputs`` outputs and ``channels`` in
+    every level, weight normalisation included."""
     check_int(distance, "distance", 0)
     for name, value in (
         ("input_size", input_size),
@@ -322,29 +212,8 @@ def design_options(
         model = TCNClassifier(
             input_size, num_outputs, [channels] * levels, kernel_size=k
         )
-        options.append(
-            TCNDesign(
-                levels,
-                k,
-                receptive_field(k, levels),
-                count_parameters(model),
-            )
-        )
-    return options
-
-
-def smallest_tcn(
-    distance: int,
-    input_size: int,
-    num_outputs: int,
-    channels: int,
-    kernel_sizes=(2, 3, 4, 5, 6, 7, 8),
-) -> TCNDesign:
-    """The option of :func:`design_options` with the fewest parameters
-    (ties: the smaller field)."""
-    options = design_options(
-        distance, input_size, num_outputs, channels, kernel_sizes
-    )
+        field = receptive_field(k, levels)
+        options.append(TCNDesign(levels, k, field, count_parameters(model)))
     return min(options, key=lambda o: (o.parameters, o.receptive_field))
 
 
@@ -365,16 +234,14 @@ def train_and_test(
     loss_fn=None,
     extra_targets: tuple = (),
 ) -> tuple[dict[str, float], History]:
-    """Train ``model`` (weights of the last epoch kept) and score it
-    once on a held-out set.
-
-    Inputs are ``(n, time, features)``. The test metrics are those of
-    :func:`kd_lib.evaluate`: cross-entropy and accuracy for integer labels,
-    MSE for float targets. ``extra_targets`` (for example teacher logits
-    ``(n, classes)``) go into the training loader after ``y_train``, for a
-    ``loss_fn`` such as :class:`kd_lib.DistillationLoss`. No validation set
-    picks an epoch, so the test score is not selected on and stays unbiased.
-    """
+    """Train ``model`` (weights of the last epoch kept) and score it once on
+    a held-out set. Inputs are ``(n, time, features)``. The test metrics are
+    those of :func:`kd_lib.evaluate`: cross-entropy and accuracy for integer
+    labels, MSE for float targets. ``extra_targets`` (for example teacher
+    logits ``(n, classes)``) go into the training loader after ``y_train``,
+    for a ``loss_fn`` such as :class:`kd_lib.DistillationLoss`. No
+    validation set picks an epoch, so the test score is not selected on and
+    stays unbiased."""
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"model must be a torch.nn.Module, got {type(model).__name__}"
@@ -419,12 +286,9 @@ def recall_accuracy(
     seed: int = 0,
 ) -> float:
     """Test accuracy of a fresh ``make_model()`` trained on
-    :func:`kd_lib.recall_at_distance`.
-
-    The model is built after seeding with ``seed``; the training set uses
-    data seed ``seed + 1`` and the test set a fixed seed of its own, so the
-    test sequences are the same for every model and every distance.
-    """
+    :func:`kd_lib.recall_at_distance`. The model is built after seeding with
+    ``seed``; the training set uses data seed ``seed + 1`` and the test set
+    a fixed seed of its own, the same for every model and distance."""
     if not callable(make_model):
         raise TypeError(
             "make_model must be callable (for example lambda: "
@@ -459,15 +323,12 @@ def soft_loss_floor(
     scale_by_t2: bool = True,
 ) -> float:
     """The soft-label loss of a student that gives every input the same
-    answer, at its best.
-
-    A student that cannot see what the teacher's answer depends on can do no
-    better than one fixed distribution; the fixed distribution that
+    answer, at its best. A student that cannot see what the teacher's answer
+    depends on can do no better than one fixed distribution; the one that
     minimises the mean ``KL(p_teacher || q)`` is the teacher's average
-    distribution ``q = mean(p_teacher)``, and the loss it leaves is
-    ``T² · mean KL(p_teacher || q)`` (what :class:`kd_lib.DistillationLoss`
-    with ``alpha=1`` reports). ``teacher_logits`` is ``(n, classes)``.
-    """
+    distribution ``q = mean(p_teacher)``, and the loss it leaves is ``T² ·
+    mean KL(p_teacher || q)`` (what :class:`kd_lib.DistillationLoss` with
+    ``alpha=1`` reports). ``teacher_logits`` is ``(n, classes)``."""
     check_tensor(teacher_logits, "teacher_logits", ndim=2, floating=True)
     if isinstance(temperature, bool) or not isinstance(
         temperature, (int, float)
@@ -482,70 +343,3 @@ def soft_loss_floor(
     mean = p.mean(dim=0, keepdim=True)
     kl = (p * (p.clamp_min(1e-300).log() - mean.log())).sum(dim=-1).mean()
     return float(kl * (temperature**2 if scale_by_t2 else 1.0))
-
-
-def plot_accuracy_by_distance(
-    distances,
-    accuracies: dict,
-    num_classes: int,
-    receptive_fields: dict | None = None,
-    ax=None,
-):
-    """Accuracy against distance, one curve per model,
-    with the chance level.
-
-    ``accuracies`` maps a label to a list of accuracies (one per distance,
-    in [0, 1]) or to a list of such lists (one per seed: the mean is drawn
-    with the min-max range). ``receptive_fields`` maps labels to their RF,
-    drawn as a dotted vertical line at distance RF (the first distance the
-    model cannot see).
-    """
-    distances = list(distances)
-    if ax is None:
-        _, ax = plt.subplots()
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, acc) in enumerate(accuracies.items()):
-        acc = torch.tensor(acc, dtype=torch.float64) * 100
-        if acc.dim() == 1:
-            acc = acc.unsqueeze(0)
-        if acc.shape[1] != len(distances):
-            raise ValueError(
-                f"{label}: {acc.shape[1]} accuracies for {len(distances)} "
-                "distances"
-            )
-        color = colors[i % len(colors)]
-        ax.plot(
-            distances,
-            acc.mean(0),
-            marker="o",
-            markersize=4,
-            color=color,
-            label=label,
-        )
-        if acc.shape[0] > 1:
-            ax.fill_between(
-                distances,
-                acc.min(0).values,
-                acc.max(0).values,
-                color=color,
-                alpha=0.2,
-            )
-        if receptive_fields and label in receptive_fields:
-            ax.axvline(
-                receptive_fields[label],
-                color=color,
-                linestyle=":",
-                linewidth=1.2,
-            )
-    ax.axhline(
-        100 / num_classes,
-        color="black",
-        linestyle="--",
-        linewidth=1,
-        label="chance",
-    )
-    ax.set_xlabel("distance d of the symbol to recall (steps back)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=8, loc="center right")
-    return ax

@@ -9,18 +9,14 @@ nats.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.colors import LogNorm
 
 from ..distill import distillation_loss, entropy, soft_targets
 from ..utils import check_tensor
 
 __all__ = [
     "LOSS_FORMS",
-    "top2_margin",
     "class_similarity",
     "top_confusions",
     "most_ambiguous",
@@ -31,47 +27,9 @@ __all__ = [
     "soft_loss",
     "soft_loss_gradient",
     "gradient_norms",
-    "loglog_slope",
-    "bootstrap",
-    "plot_class_similarity",
-    "plot_digit_and_soft_label",
-    "plot_soft_label_at_temperatures",
 ]
 
-LOSS_FORMS = ("kl", "soft_ce", "logit_mse")
-"""The soft losses :func:`soft_loss` knows: KL divergence, cross-entropy on
-soft targets, and mean squared error between centred logits."""
-
-
-def _check_probs(probs: torch.Tensor, name: str = "probs") -> None:
-    check_tensor(probs, name, ndim=2, floating=True)
-    if (probs < 0).any() or not torch.allclose(
-        probs.sum(-1), torch.ones(len(probs), dtype=probs.dtype), atol=1e-4
-    ):
-        raise ValueError(
-            f"{name} must hold probability distributions in its rows "
-            "(non-negative, summing to 1); pass softmax outputs, not logits"
-        )
-
-
-def _check_temperature(temperature) -> None:
-    if isinstance(temperature, bool) or not isinstance(
-        temperature, (int, float)
-    ):
-        raise TypeError(
-            "temperature must be a number, got "
-            f"{type(temperature).__name__}"
-        )
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-
-
-def top2_margin(probs: torch.Tensor) -> torch.Tensor:
-    """Top probability minus the runner-up's, per row of ``probs``
-    ``(n, classes)``: small = ambiguous."""
-    _check_probs(probs)
-    top2 = probs.topk(2, dim=-1).values
-    return top2[:, 0] - top2[:, 1]
+LOSS_FORMS = ("kl", "soft_ce", "logit_mse")  # see soft_loss
 
 
 def _check_logits_labels(
@@ -93,6 +51,15 @@ def _check_logits_labels(
         raise ValueError(
             f"every class needs at least one example; missing: {missing}"
         )
+
+
+def _check_k(k, largest: int) -> None:
+    if (
+        isinstance(k, bool)
+        or not isinstance(k, int)
+        or not 1 <= k <= largest
+    ):
+        raise ValueError(f"k must be an int in [1, {largest}], got {k!r}")
 
 
 def _mean_per_class(
@@ -117,12 +84,11 @@ def class_similarity(
     """The teacher's mean soft label for each true class: a
     ``(classes, classes)`` matrix.
 
-    Row ``i`` is the average of ``softmax(logits / T)`` over the inputs
-    whose true label is ``i``, so entry ``(i, j)`` says how much probability
-    the teacher gives class ``j`` when it sees an ``i``: the class
-    similarity its soft labels carry. Rows sum to 1. With ``mask_diagonal``
-    the diagonal (mostly the correct class's own, uninformative, mass) is
-    set to NaN so that a heatmap shows only the rest. Shapes: logits
+    Entry ``(i, j)`` is the mean of ``softmax(logits / T)[j]`` over the
+    inputs whose true label is ``i``: how much probability the teacher gives
+    class ``j`` when it sees an ``i``, the class similarity its soft labels
+    carry. Rows sum to 1. With ``mask_diagonal`` the diagonal (mostly the
+    correct class's own, uninformative, mass) is set to NaN. Shapes: logits
     ``(n, classes)``, labels ``(n,)``; every class must occur.
     """
     _check_logits_labels(logits, labels)
@@ -144,10 +110,8 @@ def logit_similarity(
     of :func:`class_similarity` end up ordered like the rows of this matrix.
     """
     _check_logits_labels(logits, labels)
-    centred = logits.detach().double() - logits.detach().double().mean(
-        -1, keepdim=True
-    )
-    return _mean_per_class(centred, labels)
+    z = logits.detach().double()
+    return _mean_per_class(z - z.mean(-1, keepdim=True), labels)
 
 
 def top_confusions(
@@ -155,55 +119,28 @@ def top_confusions(
 ) -> list[tuple[int, int, float]]:
     """The ``k`` largest off-diagonal entries of a square ``matrix`` as
     ``(row, column, value)``, largest first (for example "true 8, teacher
-    also says 1, 0.012")."""
+    also says 1, 0.012"); NaN entries are skipped."""
     check_tensor(matrix, "matrix", ndim=2, floating=True)
-    if matrix.shape[0] != matrix.shape[1]:
+    n = len(matrix)
+    if matrix.shape[1] != n:
         raise ValueError(
             f"matrix must be square, got shape {tuple(matrix.shape)}"
         )
-    if (
-        isinstance(k, bool)
-        or not isinstance(k, int)
-        or not 1 <= k <= matrix.numel() - len(matrix)
-    ):
-        raise ValueError(
-            f"k must be an int in [1, {matrix.numel() - len(matrix)}], got "
-            f"{k!r}"
-        )
-    off = matrix.clone()
-    off.fill_diagonal_(float("-inf"))
+    _check_k(k, n * n - n)
+    off = matrix.clone().fill_diagonal_(float("-inf"))
     off = torch.nan_to_num(off, nan=float("-inf"))
     values, flat = off.flatten().topk(k)
-    n = len(matrix)
     return [
         (int(i) // n, int(i) % n, float(v)) for i, v in zip(flat, values)
     ]
 
 
-def most_ambiguous(
-    probs: torch.Tensor, k: int, by: str = "entropy"
-) -> torch.Tensor:
-    """Indices of the ``k`` most ambiguous rows of ``probs``
-    ``(n, classes)``, most ambiguous first.
-
-    ``by="entropy"``: highest entropy (mass spread over many classes);
-    ``by="margin"``: smallest gap between the top two classes (torn between
-    two).
-    """
-    if by not in ("entropy", "margin"):
-        raise ValueError(f"by must be 'entropy' or 'margin', got {by!r}")
-    _check_probs(probs)
-    if (
-        isinstance(k, bool)
-        or not isinstance(k, int)
-        or not 1 <= k <= len(probs)
-    ):
-        raise ValueError(
-            f"k must be an int in [1, {len(probs)}], got {k!r}"
-        )
-    score = entropy(probs) if by == "entropy" else -top2_margin(probs)
-    # stable sort: ties keep dataset order, so the choice does not depend on
-    # the machine
+def most_ambiguous(probs: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` rows of ``probs`` ``(n, classes)`` with the
+    highest entropy (mass spread over many classes), highest first."""
+    score = entropy(probs)  # also checks that the rows are distributions
+    _check_k(k, len(probs))
+    # stable sort: ties keep dataset order, whatever the machine
     return torch.sort(score, descending=True, stable=True).indices[:k]
 
 
@@ -235,8 +172,7 @@ def row_rank_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
     if a.shape != b.shape or a.shape[0] != a.shape[1] or len(a) < 3:
         raise ValueError(
             "a and b must be square matrices of the same shape (at least "
-            "3x3), "
-            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"3x3), got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     off = ~torch.eye(len(a), dtype=torch.bool)
     return sum(
@@ -248,9 +184,8 @@ def row_rank_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
 def entropy_vs_temperature(
     logits: torch.Tensor, temperatures
 ) -> torch.Tensor:
-    """Entropy (nats) of every soft label at every temperature:
-    ``(len(temperatures), n)`` for logits ``(n, classes)``. Computed in
-    float64."""
+    """Entropy of every soft label at every temperature:
+    ``(len(temperatures), n)`` for logits ``(n, classes)``, in float64."""
     check_tensor(logits, "logits", ndim=2, floating=True)
     temperatures = list(temperatures)
     if not temperatures:
@@ -296,29 +231,23 @@ def soft_loss(
             f"{tuple(student_logits.shape)} and "
             f"{tuple(teacher_logits.shape)}"
         )
-    _check_temperature(temperature)
+    # soft_targets checks the temperature, for every form
+    p_teacher = soft_targets(teacher_logits.detach(), temperature)
     if form == "kl":
-        return distillation_loss(
-            student_logits,
-            teacher_logits,
-            temperature=temperature,
-            alpha=1.0,
-            scale_by_t2=scale_by_t2,
+        # kd_lib's loss carries the factor T²
+        loss = distillation_loss(
+            student_logits, teacher_logits, None, temperature, alpha=1.0
         )
+        return loss if scale_by_t2 else loss / temperature**2
     if form == "soft_ce":
-        p_teacher = soft_targets(teacher_logits.detach(), temperature)
         log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
         loss = -(p_teacher * log_p_student).sum(-1).mean()
         return loss * temperature**2 if scale_by_t2 else loss
-    centred_student = student_logits - student_logits.mean(-1, keepdim=True)
-    centred_teacher = (
-        teacher_logits.detach()
-        - teacher_logits.detach().mean(-1, keepdim=True)
+    teacher = teacher_logits.detach()
+    gap = (student_logits - student_logits.mean(-1, keepdim=True)) - (
+        teacher - teacher.mean(-1, keepdim=True)
     )
-    num_classes = student_logits.shape[1]
-    return ((centred_student - centred_teacher) ** 2).sum(-1).mean() / (
-        2 * num_classes
-    )
+    return (gap**2).sum(-1).mean() / (2 * gap.shape[1])
 
 
 def soft_loss_gradient(
@@ -358,174 +287,6 @@ def gradient_norms(
         grad = soft_loss_gradient(
             student_logits, teacher_logits, t, form, scale_by_t2
         )
-        # undo the batch mean so the number is per example, whatever the
-        # batch size
+        # undo the batch mean: per example, whatever the batch size
         norms.append((grad * len(grad)).norm(dim=-1).mean())
     return torch.stack(norms)
-
-
-def loglog_slope(x, y) -> float:
-    """Least-squares slope of log(y) against log(x): the
-    exponent p in y ~ x^p."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError(
-            f"x and y must be 1-D of the same length >= 2, got {x.shape} "
-            f"and {y.shape}"
-        )
-    if (x <= 0).any() or (y <= 0).any():
-        raise ValueError("x and y must be positive to take logarithms")
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
-
-
-def bootstrap(
-    statistic,
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    resamples: int = 200,
-    seed: int = 0,
-) -> torch.Tensor:
-    """``statistic(logits, labels)`` on ``resamples`` resamplings of the
-    rows with replacement.
-
-    The spread of the returned values (shape ``(resamples,)``) says how much
-    a number measured on a finite test set could change on another draw of
-    the same size. Uses its own generator, so the global random state is
-    left alone.
-    """
-    check_tensor(logits, "logits", ndim=2, floating=True)
-    check_tensor(labels, "labels", ndim=1, floating=False)
-    if len(logits) != len(labels):
-        raise ValueError(
-            "logits and labels must have the same length: "
-            f"{len(logits)} != {len(labels)}"
-        )
-    if (
-        isinstance(resamples, bool)
-        or not isinstance(resamples, int)
-        or resamples < 2
-    ):
-        raise ValueError(
-            f"resamples must be an int >= 2, got {resamples!r}"
-        )
-    generator = torch.Generator().manual_seed(seed)
-    n = len(labels)
-    values = []
-    for _ in range(resamples):
-        rows = torch.randint(0, n, (n,), generator=generator)
-        values.append(float(statistic(logits[rows], labels[rows])))
-    return torch.tensor(values, dtype=torch.float64)
-
-
-# ---------------------------------------------------------------- figures
-
-
-def plot_class_similarity(
-    matrix: torch.Tensor, ax=None, title: str | None = None
-):
-    """Heatmap of a class-similarity matrix (see :func:`class_similarity`)
-    on a log colour scale, since the off-diagonal probabilities span orders
-    of magnitude. NaN cells (a masked diagonal) are left blank."""
-    check_tensor(matrix, "matrix", ndim=2, floating=True)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.2))
-    values = matrix.double().numpy()
-    positive = values[np.isfinite(values) & (values > 0)]
-    if positive.size == 0:
-        raise ValueError("matrix has no positive finite entries to show")
-    image = ax.imshow(
-        np.ma.masked_invalid(np.where(values > 0, values, np.nan)),
-        cmap="viridis",
-        norm=LogNorm(vmin=positive.min(), vmax=positive.max()),
-    )
-    n = len(values)
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
-    ax.set_xlabel("class the teacher gives probability to")
-    ax.set_ylabel("true class")
-    ax.grid(False)
-    if title:
-        ax.set_title(title)
-    ax.figure.colorbar(image, ax=ax, label="mean probability (log scale)")
-    return ax
-
-
-def plot_digit_and_soft_label(
-    image: torch.Tensor,
-    probs: torch.Tensor,
-    label: int,
-    image_ax,
-    bar_ax,
-    color: str | None = None,
-):
-    """One input drawn as an 8×8 image beside its soft label as a bar chart.
-
-    ``image`` is the sequence ``(64, 1)`` or ``(64,)`` (pixel intensities in
-    [0, 1]), ``probs`` the soft label ``(classes,)``, ``label`` the true
-    class (its bar is outlined).
-    """
-    check_tensor(image, "image", ndim=(1, 2), floating=True)
-    check_tensor(probs, "probs", ndim=1, floating=True)
-    if image.numel() != 64:
-        raise ValueError(
-            "image must hold the 64 pixels of an 8x8 digit, got "
-            f"{image.numel()} values"
-        )
-    image_ax.imshow(
-        image.reshape(8, 8).numpy(), cmap="gray_r", vmin=0, vmax=1
-    )
-    image_ax.set_xticks([])
-    image_ax.set_yticks([])
-    image_ax.grid(False)
-    # frame the whole image, whatever the style hides
-    for spine in image_ax.spines.values():
-        spine.set_visible(True)
-    image_ax.set_title(f"true class {label}")
-    classes = np.arange(len(probs))
-    bars = bar_ax.bar(classes, probs.numpy(), color=color)
-    bars[label].set_edgecolor("black")
-    bars[label].set_linewidth(1.5)
-    bar_ax.set_xticks(classes)
-    bar_ax.set_ylim(0, 1)
-    bar_ax.set_xlabel("class")
-    bar_ax.set_ylabel("probability")
-    return image_ax, bar_ax
-
-
-def plot_soft_label_at_temperatures(
-    logits: torch.Tensor, temperatures, ax=None, colors=None
-):
-    """Grouped bars: the soft label of one input ``logits`` ``(classes,)``
-    at several temperatures, on a log probability axis so the small classes
-    stay visible."""
-    check_tensor(logits, "logits", ndim=1, floating=True)
-    temperatures = list(temperatures)
-    if not temperatures:
-        raise ValueError("temperatures must not be empty")
-    if ax is None:
-        _, ax = plt.subplots()
-    classes = np.arange(len(logits))
-    width = 0.8 / len(temperatures)
-    for i, t in enumerate(temperatures):
-        probs = soft_targets(logits.detach().double(), t).numpy()
-        ax.bar(
-            classes + (i - (len(temperatures) - 1) / 2) * width,
-            probs,
-            width=width,
-            label=f"T = {t:g}",
-            color=None if colors is None else colors[i],
-        )
-    ax.set_yscale("log")
-    ax.set_xticks(classes)
-    ax.set_xlabel("class")
-    ax.set_ylabel("probability (log scale)")
-    ax.axhline(
-        1 / len(logits),
-        color="black",
-        linestyle=":",
-        linewidth=1,
-        label="uniform",
-    )
-    # outside: bars fill the whole axes
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return ax

@@ -52,7 +52,8 @@ gives a smoothed label as flat as the teacher's own at ``T = 4``) without
 weight decay; while an arm's best rate lies at the grid's edge, the next
 rate outward (a factor of about 3) is added, within ``lr_limits``. Stage
 2: every ``weight_decay`` at the arm's chosen rate. The pick is the best
-``score``, ties going to the smaller value. The test set is never
+``score``, ties going to the smaller value; a setting whose loss became
+NaN is recorded as diverged and is no candidate. The test set is never
 looked at."""
 
 FRACTIONS = (0.03, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -63,11 +64,31 @@ def _score(result) -> float:
 
 
 def _summary(setting: Setting, result) -> dict:
+    """One searched setting; a setting whose training diverged is kept,
+    with ``val_final`` None, so the record shows every rate tried."""
     return {
         **setting.as_dict(),
-        "val_final": result.val_accuracy[-1],
-        "test_accuracy": result.test_accuracy,
+        "val_final": None if result is None else result.val_accuracy[-1],
+        "test_accuracy": None if result is None else result.test_accuracy,
     }
+
+
+def _train_or_split(train, settings: list[Setting]) -> dict:
+    """``train(settings)``; when a group's loss becomes NaN, its settings
+    train one by one, and one that diverges alone is recorded as None: a
+    rate that diverges is not a candidate, and it ends the grid's
+    extension in its direction."""
+    try:
+        return train(settings)
+    except FloatingPointError:
+        if len(settings) == 1:
+            print(f"diverged: {settings[0]}", flush=True)
+            return {settings[0]: None}
+        return {
+            setting: result
+            for one in settings
+            for setting, result in _train_or_split(train, [one]).items()
+        }
 
 
 def _stage_one(arms, train):
@@ -100,7 +121,7 @@ def _stage_one(arms, train):
 def _best(found: dict, arm: str) -> Setting:
     """The setting of ``arm`` with the best score; ties go to the smaller
     learning rate, smoothing and weight decay."""
-    candidates = [s for s in found if s.arm == arm]
+    candidates = [s for s, r in found.items() if s.arm == arm and r]
     records = [
         {"key": (s.lr, s.epsilon, s.weight_decay), "setting": s}
         for s in candidates
@@ -130,14 +151,17 @@ def tune_ladder(
     arms = [a for a in arms if not (a == "pseudo" and same)]
 
     def train(settings):
-        return train_settings(
-            splits,
-            train_z,
-            test_z,
-            list(seeds),
+        return _train_or_split(
+            lambda group: train_settings(
+                splits,
+                train_z,
+                test_z,
+                list(seeds),
+                group,
+                channels=channels,
+                epochs=epochs,
+            ),
             settings,
-            channels=channels,
-            epochs=epochs,
         )
 
     found, best = _stage_one(arms, train)

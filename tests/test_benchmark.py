@@ -344,29 +344,14 @@ def test_peak_training_memory_covers_the_saved_activations():
 
 
 def test_study_models_are_parameter_matched():
-    for task in ("digits", "recall"):
-        built = {
-            n: b() for n, b in accuracy_study.study_models(task).items()
-        }
-        counts = {n: kd_lib.count_parameters(m) for n, m in built.items()}
-        assert abs(counts["LSTM"] / counts["TCN"] - 1) < 0.1
-        lstm = built["LSTM"].lstm
-        h = lstm.hidden_size
-        assert torch.all(
-            lstm.bias_ih_l0[h : 2 * h] + lstm.bias_hh_l0[h : 2 * h] == 1.0
-        )
-    with pytest.raises(ValueError):
-        accuracy_study.study_models("nonsense")
-
-
-def test_recall_loaders_keep_the_data_and_shuffle_by_seed():
-    a = accuracy_study.recall_loaders(12, seed=0)
-    b = accuracy_study.recall_loaders(12, seed=1)
-    assert torch.equal(a[2].dataset.tensors[0], b[2].dataset.tensors[0])
-    x, y = a[0].dataset.tensors
-    position = accuracy_study.STUDY_SETTINGS["recall_position"]
-    assert x.shape[1] == 12 + position + 1
-    assert torch.equal(x[:, position].argmax(-1), y)
+    built = {n: b() for n, b in accuracy_study.study_models().items()}
+    counts = {n: kd_lib.count_parameters(m) for n, m in built.items()}
+    assert abs(counts["LSTM"] / counts["TCN"] - 1) < 0.1
+    lstm = built["LSTM"].lstm
+    h = lstm.hidden_size
+    assert torch.all(
+        lstm.bias_ih_l0[h : 2 * h] + lstm.bias_hh_l0[h : 2 * h] == 1.0
+    )
 
 
 def test_study_run_records_curves_and_test_accuracy():
@@ -384,32 +369,18 @@ def test_study_run_records_curves_and_test_accuracy():
     assert 0 <= record["test_accuracy"] <= 1 and record["lr"] == 1e-2
 
 
-def test_study_records_select_one_setting_and_name_a_missing_one():
+def test_study_records_take_the_chosen_rate_and_name_a_missing_one():
     study = {
+        "chosen_lr": {"LSTM, sequential": 1e-2},
         "records": [
-            {
-                "task": "recall",
-                "model": "LSTM",
-                "permuted": False,
-                "distance": d,
-                "stage": "final",
-                "seed": s,
-            }
-            for d in (4, 12)
-            for s in (0, 1)
-        ]
+            {"model": "LSTM", "permuted": False, "lr": lr, "seed": s}
+            for lr in (1e-3, 1e-2)
+            for s in (1, 0)
+        ],
     }
-    found = accuracy_study.study_records(
-        study, task="recall", model="LSTM", distance=4
-    )
-    assert [r["seed"] for r in found] == [0, 1]
-    with pytest.raises(ValueError, match="distance=48"):
-        accuracy_study.study_records(
-            study, task="recall", model="LSTM", distance=48
-        )
-    with pytest.raises(ValueError, match="stage"):
-        accuracy_study.study_records(
-            study, task="recall", model="LSTM", stage="x"
-        )
+    found = accuracy_study.study_records(study, model="LSTM")
+    assert [(r["lr"], r["seed"]) for r in found] == [(1e-2, 0), (1e-2, 1)]
+    with pytest.raises(ValueError, match="no rate"):
+        accuracy_study.study_records(study, model="TCN")
     with pytest.raises(TypeError):
-        accuracy_study.study_records([], task="recall", model="LSTM")
+        accuracy_study.study_records([], model="LSTM")

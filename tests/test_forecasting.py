@@ -3,7 +3,6 @@ the seasonal naive baseline and the metrics, the forecasters, the
 regression distillation loss and the teacher checkpoint."""
 
 import json
-import math
 import subprocess
 import sys
 
@@ -16,7 +15,6 @@ from kd_lib.chapters import forecasting as fc
 from kd_lib.chapters.forecasting import (
     FORECAST_TEACHER,
     load_forecast_teacher,
-    make_forecast_teacher,
 )
 from kd_lib.runners.checkpoints import train_forecast_teacher
 
@@ -45,9 +43,12 @@ def test_splits_have_the_documented_shapes():
     assert s.x_val.shape == (115, 24, 3) and s.y_val.shape == (115, 6)
     assert s.x_test.shape == (127, 24, 3) and s.y_test.shape == (127, 6)
     assert s.naive_test.shape == s.y_test.shape
-    plain = fc.elnino_splits(calendar=False)
-    assert plain.x_train.shape == (451, 24, 1)
-    torch.testing.assert_close(plain.x_train[..., 0], s.x_train[..., 0])
+    assert s.season_var_train.shape == s.y_train.shape
+    # the other folds move the split points a decade back
+    earlier = fc.elnino_splits("1990s")
+    assert earlier.origins_test.min() == s.origins_val.min()
+    with pytest.raises(ValueError, match="fold"):
+        fc.elnino_splits("2010s")
 
 
 def test_no_target_crosses_into_a_later_split():
@@ -68,8 +69,8 @@ def test_scaling_and_training_windows_ignore_the_later_years():
     series = np.sin(np.arange(200) * 2 * np.pi / 12) + 10.0
     changed = series.copy()
     changed[120:] += 100.0  # the validation and test years change ...
-    a = fc.elnino_splits(12, 3, 120, 160, series=series)
-    b = fc.elnino_splits(12, 3, 120, 160, series=changed)
+    a = fc.elnino_splits((120, 160, 200), 12, 3, series=series)
+    b = fc.elnino_splits((120, 160, 200), 12, 3, series=changed)
     # ... and nothing the training sees does
     assert (a.mean, a.std) == (b.mean, b.std)
     assert a.mean == pytest.approx(series[:120].mean())
@@ -79,12 +80,19 @@ def test_scaling_and_training_windows_ignore_the_later_years():
 
 
 def test_windows_pair_each_input_with_the_months_after_it():
-    x, y, origins = fc.forecast_windows(np.arange(20.0), 4, 2, 10, 16)
-    assert origins.tolist() == [10, 11, 12, 13, 14]
-    assert x[0].tolist() == [6, 7, 8, 9] and y[0].tolist() == [10, 11]
-    assert y[-1].tolist() == [14, 15]
-    with pytest.raises(ValueError):
-        fc.forecast_windows(np.arange(20.0), 4, 8, 10, 16)
+    series = np.arange(40.0)
+    s = fc.elnino_splits((24, 30, 36), 4, 2, series=series)
+    assert s.origins_val.tolist() == [24, 25, 26, 27, 28]
+    assert s.unscale(s.x_val[0, :, 0]).tolist() == pytest.approx(
+        [20, 21, 22, 23]
+    )
+    assert s.unscale(s.y_val[0]).tolist() == pytest.approx([24, 25])
+    assert s.unscale(s.y_test[-1]).tolist() == pytest.approx([34, 35])
+    # each input month's place in the year, as a sine and a cosine
+    angle = 2 * np.pi * (np.arange(20, 24) % 12) / 12
+    assert s.x_val[0, :, 1].tolist() == pytest.approx(np.sin(angle))
+    with pytest.raises(ValueError, match="no window"):
+        fc.elnino_splits((24, 30, 36), 4, 8, series=series)
 
 
 def test_seasonal_naive_repeats_the_value_one_season_earlier():
@@ -104,7 +112,6 @@ def test_metrics_on_a_hand_computed_example():
     forecast = torch.tensor([[2.0, 2.0], [3.0, 1.0]])  # errors 1, 0, 0, 3
     naive = target + 2.0  # MAE 2
     assert fc.mae(forecast, target) == 1.0
-    assert fc.rmse(forecast, target) == pytest.approx(math.sqrt(10 / 4))
     assert fc.skill_score(forecast, target, naive) == pytest.approx(0.5)
     assert fc.skill_score(naive, target, naive) == 0.0
     assert fc.skill_score(target, target, naive) == 1.0
@@ -195,14 +202,14 @@ def test_distillation_loss_rejects_alpha_outside_0_1(alpha):
         fc.forecast_distillation_loss(student, target, teacher, "0.5")
 
 
-def test_tcn_forecaster_is_causal():
-    kd_lib.set_seed(0)
-    model = fc.TCNForecaster(3, 6, [8, 8, 8]).eval()
+def test_tcn_student_is_causal():
+    model = fc.make_forecast_student(seed=0).eval()
     x = torch.randn(2, 24, 3)
     changed = x.clone()
     changed[:, 15:] = torch.randn(2, 9, 3)  # change every step after 14
     with torch.no_grad():
-        a, b = model.every_step(x), model.every_step(changed)
+        # the forecast from every origin: (batch, time, horizon)
+        a, b = model.steps(x)[1], model.steps(changed)[1]
         assert torch.equal(a[:, :15], b[:, :15])
         assert not torch.allclose(a[:, 15:], b[:, 15:])
         # the forecast from step 14 is that of the window cut after it
@@ -217,10 +224,13 @@ def test_lstm_forecaster_gives_a_mean_and_a_log_variance():
     mean, log_var = model(torch.randn(5, 24, 3))
     assert mean.shape == log_var.shape == (5, 6)
     assert log_var.abs().max() <= 10.0
+    same_mean, var = model.forecast(torch.randn(5, 24, 3))
+    assert not model.training and (var > 0).all()
+    assert same_mean.shape == (5, 6)
 
 
 @pytest.mark.parametrize(
-    "model", [fc.TCNForecaster(3, 6, [8]), fc.LSTMForecaster(3, 6, 8)]
+    "model", [fc.make_forecast_student(0), fc.LSTMForecaster(3, 6, 8)]
 )
 def test_forecasters_validate_their_input(model):
     with pytest.raises(ValueError, match="3 features"):
@@ -249,34 +259,27 @@ def test_every_arm_is_the_truth_arm_when_the_teacher_is_the_truth():
             "x_train": s.x_train[:64],
             "y_train": s.y_train[:64],
             "origins_train": s.origins_train[:64],
+            "season_var_train": torch.ones(64, 6),
         }
     )
     var = torch.ones_like(small.y_train)
-    # a teacher that forecasts the truth, equally sure everywhere: every
-    # arm trains on the same loss, seed for seed
+    # a teacher that forecasts the truth, equally sure everywhere (and a
+    # calendar equally sure every month): every arm trains on the same
+    # loss, seed for seed
     results = fc.run_forecast_arms(
         small, small.y_train, var, [0, 1], epochs=2
     )
     assert list(results) == list(fc.FORECAST_ARMS)
     for arm in fc.FORECAST_ARMS:
-        assert results[arm].test_mae == results["truth"].test_mae, arm
-    assert results["truth"].seeds == [0, 1]
-    assert len(results["truth"].val_mae[-1]) == 2
-    json.dumps([r.record() for r in results.values()])
+        assert results[arm]["test_mae"] == results["truth"]["test_mae"]
+    assert results["truth"]["seeds"] == [0, 1]
+    assert len(results["truth"]["val_mae"][-1]) == 2
+    assert len(results["truth"]["test_window_mae"][0]) == len(s.y_test)
+    json.dumps(results)
     with pytest.raises(ValueError, match="one forecast per training"):
         fc.run_forecast_arms(small, var[:3], var, [0], epochs=1)
     with pytest.raises(ValueError, match="unknown arm"):
         fc.run_forecast_arms(small, var, var, [0], arms=("soft",), epochs=1)
-
-
-def test_best_learning_rate_is_the_lowest_final_validation_error():
-    records = [
-        {"arm": "truth", "lr": 1e-3, "val_mae": [[0.9, 0.9], [0.8, 0.7]]},
-        {"arm": "truth", "lr": 1e-2, "val_mae": [[0.5, 0.5], [0.7, 0.7]]},
-        {"arm": "teacher", "lr": 1e-3, "val_mae": [[0.6], [0.6]]},
-        {"arm": "teacher", "lr": 1e-2, "val_mae": [[0.6], [0.6]]},
-    ]
-    assert fc.best_forecast_lrs(records) == {"truth": 1e-2, "teacher": 1e-3}
 
 
 def test_teacher_training_writes_a_weights_only_checkpoint(tmp_path):
@@ -285,7 +288,7 @@ def test_teacher_training_writes_a_weights_only_checkpoint(tmp_path):
     )
     assert len(history.train_loss) == 2 and history.best_epoch in (1, 2)
     payload = torch.load(tmp_path / "t.pt", weights_only=True)
-    fresh = make_forecast_teacher()
+    fresh = fc.LSTMForecaster(**FORECAST_TEACHER["model"])
     meta = kd_lib.utils.load_checkpoint(fresh, tmp_path / "t.pt")
     assert meta["epochs"] == 2 and meta["val_mae"] > 0
     assert set(payload["state_dict"]) == set(fresh.state_dict())
@@ -299,7 +302,7 @@ def test_committed_teacher_loads_and_scores_as_recorded():
     assert not teacher.training
     assert meta["epochs"] == FORECAST_TEACHER["train"]["epochs"]
     s = fc.elnino_splits()
-    mean, var = fc.teacher_forecasts(teacher, s.x_test)
+    mean, var = teacher.forecast(s.x_test)
     scores = fc.forecast_scores(s, s.unscale(mean))
     assert scores["test_mae"] == pytest.approx(meta["test_mae"], abs=1e-5)
     assert (var > 0).all()
@@ -308,15 +311,17 @@ def test_committed_teacher_loads_and_scores_as_recorded():
 
 
 def test_stored_study_has_five_paired_seeds_per_arm_and_flat_curves():
-
     study = kd_lib.results.load_results("forecasting")
     assert study["recipe"] == fc.FORECAST_STUDY
     assert study["seeds"] == kd_lib.arms.SEEDS
-    assert [r["arm"] for r in study["records"]] == list(fc.FORECAST_ARMS)
-    for record in study["records"]:
-        assert record["seeds"] == kd_lib.arms.SEEDS
-        assert len(record["test_skill"]) == 5
-        assert record["lr"] in fc.FORECAST_STUDY["lrs"]
-        # flat at the end: under 0.001 °C of validation MAE per epoch
-        assert max(abs(v) for v in record["final_slope"]) < 1e-3
-    assert study["seasonal_naive"]["test_skill"] == 0.0
+    assert list(study["folds"]) == list(fc.FOLDS)
+    for fold in study["folds"].values():
+        arms = [r["arm"] for r in fold["records"]]
+        assert arms == list(fc.FORECAST_ARMS)
+        for record in fold["records"]:
+            assert record["seeds"] == kd_lib.arms.SEEDS
+            assert len(record["test_skill"]) == 5
+            assert record["lr"] == fold["lr"][record["arm"]]
+            # flat at the end: under 0.001 °C of validation MAE per epoch
+            assert max(abs(v) for v in record["final_slope"]) < 1e-3
+        assert fold["seasonal_naive"]["test_skill"] == 0.0

@@ -158,14 +158,8 @@ def test_nothing_faster_and_lstm_that_fails_to_train():
     assert v["T3"].text == "holds"  # blind beyond, weak inside
 
 
-def test_thresholds_are_the_stated_ones_and_can_be_tightened():
+def test_thresholds_are_the_stated_ones():
     assert THRESHOLDS["handles"] == 0.9 and THRESHOLDS["faster"] == 1.2
-    m = _measurements()
-    # at 4x required, batch 1 (3x) no longer counts as faster
-    v = _by_claim(m, thresholds={"faster": 4.0})
-    assert v["T1"].text == "does not hold"
-    with pytest.raises(ValueError, match="thresholds"):
-        claim_verdicts(m, thresholds={"nonsense": 1})
 
 
 @pytest.mark.parametrize(

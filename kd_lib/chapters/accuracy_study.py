@@ -38,14 +38,10 @@ a factor of about 3, within ``lr_limits``) while the best rate lies at its
 edge; the rate with the best mean final validation accuracy is kept."""
 
 
-def study_models(
-    task: str = "digits",
-) -> dict[str, Callable[[], nn.Module]]:
+def study_models() -> dict[str, Callable[[], nn.Module]]:
     """Builders of the parameter-matched pair: an LSTM with 48 units
     (forget-gate bias 1) against 5 levels of 18 channels, kernel 3 (10,282
     and 9,388 parameters)."""
-    if task != "digits":
-        raise ValueError(f"the study's task is 'digits', got {task!r}")
     bias = STUDY_SETTINGS["forget_bias"]
     return {
         "LSTM": lambda: LSTMClassifier(
@@ -94,19 +90,15 @@ def study_run(
 
 
 def study_records(
-    study: dict, *, model: str, permuted: bool = False, lr=None
+    study: dict, *, model: str, permuted: bool = False
 ) -> list[dict]:
     """The runs of one model on one task of the stored study, in seed order,
-    at the chosen learning rate (:func:`chosen_lr`) or at ``lr``."""
+    at the chosen learning rate (:func:`chosen_lr`)."""
     if not isinstance(study, dict) or "records" not in study:
         raise TypeError(
             "study must be what python -m kd_lib.runners lstm_vs_tcn stores"
         )
-    lr = (
-        chosen_lr(study, model=model, permuted=permuted)
-        if lr is None
-        else lr
-    )
+    lr = chosen_lr(study, model=model, permuted=permuted)
     found = [
         r
         for r in study["records"]

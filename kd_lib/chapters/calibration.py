@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..utils import check_tensor
+from ..utils import check_int, check_tensor
 
 __all__ = [
     "ReliabilityBins",
@@ -46,20 +46,10 @@ def _check_logits_labels(
 def reliability_bins(
     logits: torch.Tensor, labels: torch.Tensor, num_bins: int = 10
 ) -> ReliabilityBins:
-    """Group predictions by confidence (top softmax probability)
-    into equal-width bins.
-
-    Shapes: logits ``(n, classes)``, labels ``(n,)``.
-    """
+    """Group predictions by confidence (top softmax probability) into
+    equal-width bins. Shapes: logits ``(n, classes)``, labels ``(n,)``."""
     _check_logits_labels(logits, labels)
-    if (
-        isinstance(num_bins, bool)
-        or not isinstance(num_bins, int)
-        or num_bins < 1
-    ):
-        raise ValueError(
-            f"num_bins must be a positive int, got {num_bins!r}"
-        )
+    check_int(num_bins, "num_bins")
     probs = F.softmax(logits.detach().float(), dim=-1)
     confidence, predicted = probs.max(dim=-1)
     correct = (predicted == labels).float()
@@ -105,14 +95,7 @@ def bootstrap(
     the number could change on another test set of the same size. Uses its
     own generator, so the global random state is left alone."""
     _check_logits_labels(logits, labels)
-    if (
-        isinstance(resamples, bool)
-        or not isinstance(resamples, int)
-        or resamples < 2
-    ):
-        raise ValueError(
-            f"resamples must be an int >= 2, got {resamples!r}"
-        )
+    check_int(resamples, "resamples", 2)
     generator = torch.Generator().manual_seed(seed)
     n = len(labels)
     values = []

@@ -179,10 +179,6 @@ def _checked(m: dict, key: str):
 # ---------------------------------------------------------------- verdicts
 
 
-def _percent(values) -> str:
-    return f"{100 * fmean(values):.0f}%"
-
-
 def _graded(everywhere: bool, condition: str) -> tuple[str, str]:
     """(verdict, condition): ``"holds"`` where the claim held in every
     case, ``"holds only when"`` ``condition`` where it held in some, else
@@ -243,8 +239,8 @@ class _Evidence:
         """A verdict on the recall runs, with their scope and evidence."""
         d, recall = self.distances, self.recall
         evidence = "; ".join(
-            f"d={k}: LSTM {_percent(recall[k]['LSTM'])}, "
-            f"TCN {_percent(recall[k]['TCN'])}"
+            f"d={k}: LSTM {100 * fmean(recall[k]['LSTM']):.0f}%, "
+            f"TCN {100 * fmean(recall[k]['TCN']):.0f}%"
             for k in d
         )
         scope = f"recall, distances {d[0]}-{d[-1]}, {self['budget']}"
@@ -428,13 +424,10 @@ def _t3_tcn_short(e: _Evidence) -> ClaimVerdict:
 
 def _c1_pooling(e: _Evidence) -> ClaimVerdict:
     pooling = int(_number(e["pooling_layers"], "pooling_layers"))
+    result = _graded(bool(pooling), "")
     scope = "generic TCN (Bai et al.); encoder-decoder TCNs do pool"
-    args = (
-        "C1",
-        "TCN = convolutions + pooling",
-        *_graded(bool(pooling), ""),
-    )
-    return ClaimVerdict(*args, scope, f"{pooling} pooling layers")
+    args = ("C1", "TCN = convolutions + pooling", *result, scope)
+    return ClaimVerdict(*args, f"{pooling} pooling layers")
 
 
 def _c2_parallel(e: _Evidence) -> ClaimVerdict:
@@ -500,15 +493,12 @@ CLAIMS = tuple(RULES)
 
 
 def claim_verdicts(
-    measurements: dict,
-    thresholds: dict | None = None,
-    claims: list[str] | tuple[str, ...] = CLAIMS,
+    measurements: dict, claims: list[str] | tuple[str, ...] = CLAIMS
 ) -> list[ClaimVerdict]:
     """One verdict for each of ``claims`` (by default all twelve), from
     ``measurements`` (each claim needs the keys :data:`NEEDS` lists) and
-    :data:`THRESHOLDS` (or ``thresholds``, which may only set the same
-    keys). Raises ``TypeError``/``ValueError`` for missing keys,
-    non-numbers, accuracies outside [0, 1], fewer than three seeds or
+    :data:`THRESHOLDS`. Raises ``TypeError``/``ValueError`` for missing
+    keys, non-numbers, accuracies outside [0, 1], fewer than three seeds or
     unequal seeds.
     """
     if not isinstance(measurements, dict):
@@ -524,12 +514,7 @@ def claim_verdicts(
     )
     if missing:
         raise ValueError(f"measurements lack {missing}")
-    th = dict(THRESHOLDS)
-    if thresholds is not None:
-        if not isinstance(thresholds, dict) or set(thresholds) - set(th):
-            raise ValueError(f"thresholds may only set {sorted(th)}")
-        th.update(thresholds)
-    evidence = _Evidence(measurements, th)
+    evidence = _Evidence(measurements, THRESHOLDS)
     out = {}
     for claim in CLAIMS:
         if claim in claims and claim not in out:

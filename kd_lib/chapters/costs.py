@@ -1,13 +1,7 @@
-"""What an LSTM and a TCN cost to run: time and memory (chapter 2).
-
-Sequence inputs are ``(batch, time, features)``, as everywhere in kd_lib.
-Multiply-adds per step and streaming state live in
-:mod:`kd_lib.chapters.streaming`.
-
-- time: :func:`timing_sweep` and :func:`time_training_step`;
-- memory: :func:`peak_training_bytes`, :func:`saved_activation_bytes` and
-  :func:`peak_inference_bytes`, all byte counts of tensors, not estimates.
-"""
+"""What an LSTM and a TCN cost to run: time, and memory as byte counts of
+tensors, not estimates (chapter 2). Sequence inputs are ``(batch, time,
+features)``. Multiply-adds per step and streaming state live in
+:mod:`kd_lib.chapters.streaming`."""
 
 from __future__ import annotations
 
@@ -50,14 +44,12 @@ def timing_sweep(
     repeats: int = 20,
     warmup: int = 3,
 ) -> dict[str, list[Timing]]:
-    """Inference timings of each model at each length: ``{name: [Timing
-    per length]}`` (median and inter-quartile range, in seconds).
-
-    Each model is timed as deployed: weight normalisation folded into
-    plain weights first (:func:`kd_lib.utils.fold_weight_norm`), eval mode,
-    ``warmup`` untimed calls, then ``repeats`` timed ones on random inputs
-    ``(batch_size, length, input_size)``.
-    """
+    """Inference timings of each model at each length:
+    ``{name: [Timing per length]}`` (median and inter-quartile range, in
+    seconds). Each model is timed as deployed: weight normalisation folded
+    into plain weights first (:func:`kd_lib.utils.fold_weight_norm`), eval
+    mode, ``warmup`` untimed calls, then ``repeats`` timed ones on random
+    inputs ``(batch_size, length, input_size)``."""
     if not isinstance(models, dict) or not models:
         raise TypeError("models must be a non-empty dict {name: model}")
     for model in models.values():
@@ -93,13 +85,10 @@ def time_training_step(
     repeats: int = 5,
     warmup: int = 1,
 ) -> Timing:
-    """Median time of one forward and backward pass
-    (cross-entropy on ``y``).
-
-    ``x`` is ``(batch, time, features)``, ``y`` holds ``(batch,)`` class
-    labels. Gradients are discarded after each pass; no optimiser step (it
-    costs the same for two models of the same size).
-    """
+    """Median time of one forward and backward pass (cross-entropy on
+    ``y``). ``x`` is ``(batch, time, features)``, ``y`` holds ``(batch,)``
+    class labels. Gradients are discarded after each pass; no optimiser step
+    (it costs the same for two models of the same size)."""
     check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
@@ -120,15 +109,12 @@ def time_training_step(
 
 
 def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Bytes of the tensors a training step keeps alive
-    for its backward pass.
-
-    Runs ``model(x)`` with gradients on and records, through
+    """Bytes of the tensors a training step keeps alive for its backward
+    pass. Runs ``model(x)`` with gradients on and records, through
     ``torch.autograd.graph.saved_tensors_hooks``, every tensor autograd
     saves; each storage is counted once, and the parameters themselves
     (which exist anyway) are left out. This is the activation memory that
-    grows with the sequence length: exact and the same on every machine.
-    """
+    grows with the sequence length: exact and the same on every machine."""
     check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     parameter_storages = {

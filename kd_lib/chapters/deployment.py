@@ -6,15 +6,9 @@ latency is set by the fixed cost of every operator call, not by its
 multiply-adds. This module runs one step (a
 :class:`~kd_lib.chapters.streaming.TCNStep` or
 :class:`~kd_lib.chapters.streaming.LSTMStep`:
-``(y, states) = step(x, states)``) in four runtimes: eager PyTorch,
-TorchScript (:func:`script_step`), ``torch.compile``
-(:func:`compile_step`) and ONNX Runtime (:func:`export_onnx`, then
-:class:`OnnxStep` or :class:`BoundOnnxStream`). :func:`eager_op_times`
-and :func:`onnx_op_times` say which operators one step runs and how long
-each takes. Int8: :func:`quantize_int8` (dynamic, PyTorch) and
-:func:`quantize_onnx_static` (static, ONNX Runtime). :func:`export_model`
-saves a whole model with ``torch.export``, for
-``torch.export.load(path).module()``.
+``(y, states) = step(x, states)``) in eager PyTorch, TorchScript,
+``torch.compile`` and ONNX Runtime, profiles its operators, and
+quantises it to int8.
 """
 
 from __future__ import annotations
@@ -119,13 +113,11 @@ def cpp_compiler() -> str | None:
 def compile_step(step: nn.Module, batch_size: int = 1):
     """``torch.compile(step)`` (Inductor, static shapes, one graph),
     compiled now for ``batch_size`` streams; returns the compiled callable
-    and the seconds compiling took.
-
-    Raises ``RuntimeError`` without a C++ compiler. LSTM steps do not
-    compile this way: with ``fullgraph=True`` Dynamo cannot capture
-    ``nn.LSTM`` in one graph (it raises ``Unsupported``); without it, it
-    would fall back to eager PyTorch for the LSTM.
-    """
+    and the seconds compiling took. Raises ``RuntimeError`` without a C++
+    compiler. LSTM steps do not compile this way: with ``fullgraph=True``
+    Dynamo cannot capture ``nn.LSTM`` in one graph (it raises
+    ``Unsupported``); without it, it would fall back to eager PyTorch for
+    the LSTM."""
     _check_step(step)
     check_int(batch_size, "batch_size")
     if cpp_compiler() is None:
@@ -392,24 +384,20 @@ def onnx_op_times(
 # ------------------------------------------------------------ static int8
 
 
-def calibration_feeds(
-    step, x: torch.Tensor, every: int = 1
-) -> list[list[np.ndarray]]:
+def calibration_feeds(step, x: torch.Tensor) -> list[list[np.ndarray]]:
     """Inputs of ``step`` seen while streaming ``x`` ``(batch, time,
-    features)``: ``[x_t, *states_t]`` at every ``every``-th step, the
-    calibration set of :func:`quantize_onnx_static` (the states must be
-    calibrated on the values they take in use, not on zeros)."""
+    features)``: ``[x_t, *states_t]`` at every step, the calibration set
+    of :func:`quantize_onnx_static` (the states must be calibrated on the
+    values they take in use, not on zeros)."""
     check_tensor(x, "x", ndim=3, floating=True)
-    check_int(every, "every")
     feeds = []
     states = step.initial_state(x.shape[0])
     with torch.no_grad():
         for t in range(x.shape[1]):
-            if t % every == 0:
-                feeds.append(
-                    [x[:, t].numpy().copy()]
-                    + [s.numpy().copy() for s in states]
-                )
+            feeds.append(
+                [x[:, t].numpy().copy()]
+                + [s.numpy().copy() for s in states]
+            )
             _, states = step(x[:, t], states)
     return feeds
 
@@ -418,13 +406,12 @@ def quantize_onnx_static(
     path: str | Path,
     out_path: str | Path,
     feeds: list[list[np.ndarray]],
-    per_channel: bool = True,
 ) -> Path:
     """Static int8 quantisation of an exported step with ONNX Runtime,
-    written to ``out_path``: int8 weights (per output channel with
-    ``per_channel``) and int8 activations whose ranges are calibrated on
-    ``feeds`` (from :func:`calibration_feeds`), in the QDQ format. Every
-    matrix product becomes an int8 product."""
+    written to ``out_path``: int8 weights (per output channel) and int8
+    activations whose ranges are calibrated on ``feeds`` (from
+    :func:`calibration_feeds`), in the QDQ format. Every matrix product
+    becomes an int8 product."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -456,7 +443,7 @@ def quantize_onnx_static(
             str(out_path),
             Reader(),
             quant_format=QuantFormat.QDQ,
-            per_channel=per_channel,
+            per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
         )

@@ -9,20 +9,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..training import fit
-from ..utils import check_tensor
+from ..utils import check_module, check_tensor
 
 __all__ = [
     "input_gradient_by_step",
     "block_gradient_norms",
     "gradient_norm_trace",
 ]
-
-
-def _check_model(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
 
 
 def input_gradient_by_step(
@@ -33,7 +26,7 @@ def input_gradient_by_step(
     cross-entropy of ``model(x)`` on labels ``y``. Steps the loss cannot see
     get exactly 0; a vanishing gradient shows as a geometric decay towards
     early steps. The model's weights and mode are left unchanged."""
-    _check_model(model)
+    check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
     x = x.detach().clone().requires_grad_()
@@ -54,7 +47,7 @@ def gradient_norm_trace(
     """Train with Adam and cross-entropy (:func:`kd_lib.training.fit`, no
     validation) and return the gradient norm of every step, taken before
     clipping: what clipping had to tame."""
-    _check_model(model)
+    check_module(model)
     if not isinstance(loader, DataLoader):
         raise TypeError(
             "loader must be a torch DataLoader, got "
@@ -86,7 +79,7 @@ def block_gradient_norms(
     every temporal block, first block first, for the cross-entropy of
     ``model(x)`` on labels ``y``. A gradient that vanishes through depth
     falls from the last block to the first. The model is left unchanged."""
-    _check_model(model)
+    check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     check_tensor(y, "y", ndim=1, floating=False)
     outputs = []

@@ -59,12 +59,10 @@ the sum of two U[0, 1]."""
 
 def adding_problem(num_samples: int, length: int, seed: int = 0):
     """The adding problem (Hochreiter & Schmidhuber 1997; Bai et al. 2018).
-
     Channel 0 holds numbers drawn from U[0, 1]; channel 1 marks two
     positions, one in each half of the sequence. The target is the sum of
     the two marked numbers. Returns ``x`` of shape
-    ``(num_samples, length, 2)`` and ``y`` of shape ``(num_samples, 1)``.
-    """
+    ``(num_samples, length, 2)`` and ``y`` of shape ``(num_samples, 1)``."""
     check_int(num_samples, "num_samples")
     check_int(length, "length", minimum=2)
     g = torch.Generator().manual_seed(seed)
@@ -80,24 +78,15 @@ def adding_problem(num_samples: int, length: int, seed: int = 0):
     return torch.stack([values, markers], dim=-1), y
 
 
-def copy_memory(
-    num_samples: int,
-    memory_length: int,
-    seed: int = 0,
-    copy_length: int = 10,
-    num_symbols: int = 8,
-):
-    """The copy-memory task (Bai et al. 2018).
-
-    Ten symbols from {1..8}, then ``memory_length - 1`` blanks (0), a
-    delimiter (9), and ten more blanks during which the model must repeat
-    the symbols. Returns one-hot inputs ``x`` of shape
-    ``(num_samples, T + 20, 10)`` and targets ``y`` of shape
-    ``(num_samples, T + 20)``: blank everywhere but the last ten steps.
-    """
+def copy_memory(num_samples: int, memory_length: int, seed: int = 0):
+    """The copy-memory task (Bai et al. 2018). Ten symbols from {1..8}, then
+    ``memory_length - 1`` blanks (0), a delimiter (9), and ten more blanks
+    during which the model must repeat the symbols. Returns one-hot inputs
+    ``x`` of shape ``(num_samples, T + 20, 10)`` and targets ``y`` of shape
+    ``(num_samples, T + 20)``: blank everywhere but the last ten steps."""
     check_int(num_samples, "num_samples")
     check_int(memory_length, "memory_length")
-    check_int(copy_length, "copy_length")
+    copy_length, num_symbols = 10, 8
     g = torch.Generator().manual_seed(seed)
     total = memory_length + 2 * copy_length
     symbols = torch.randint(
@@ -112,15 +101,12 @@ def copy_memory(
     return x, targets
 
 
-def copy_memory_chance_loss(
-    memory_length: int, copy_length: int = 10, num_symbols: int = 8
-) -> float:
+def copy_memory_chance_loss(memory_length: int) -> float:
     """Cross-entropy per step of the best memoryless strategy: blanks,
-    then a uniform guess over the symbols for the last ``copy_length``
-    steps: ``copy_length * ln(num_symbols) / (T + 2 * copy_length)``."""
+    then a uniform guess over the 8 symbols for the last ten steps:
+    ``10 ln 8 / (T + 20)``."""
     check_int(memory_length, "memory_length")
-    total = memory_length + 2 * copy_length
-    return copy_length * math.log(num_symbols) / total
+    return 10 * math.log(8) / (memory_length + 20)
 
 
 # ------------------------------------------------------------ the study
@@ -194,7 +180,6 @@ def memory_model(task: str, model: str, seed: int = 0) -> nn.Module:
         raise ValueError(
             f"model must be one of {MEMORY_MODELS}, got {model!r}"
         )
-    check_int(seed, "seed", 0)
     inputs, outputs, readout = _task_io(task)
     set_seed(seed)
     if model == "TCN":
@@ -297,16 +282,14 @@ def train_curve(
     batch_size: int = 64,
     seed: int = 0,
     val_points: int = 20,
-    clip_grad_norm: float = 1.0,
 ) -> dict:
     """Train ``model`` for exactly ``updates`` Adam steps (learning rate
-    decayed from ``lr`` to 0 along a half cosine, gradient norm clipped;
-    batches drawn from a fresh permutation of the training set, seeded by
+    decayed from ``lr`` to 0 along a half cosine, gradient norm clipped at
+    1; batches drawn from a fresh permutation of the training set, seeded by
     ``seed``, whenever fewer than a batch remain) and score it on the
     validation set at ``val_points`` evenly spaced updates, the last one
     included. Returns ``{"val_updates", "val_loss"}`` and, for integer
-    labels, ``"val_accuracy"``. The last update's weights are kept.
-    """
+    labels, ``"val_accuracy"``. The last update's weights are kept."""
     _check_curve(model, x_train, y_train, x_val, y_val, updates, batch_size)
     check_int(val_points, "val_points")
     check_int(seed, "seed", 0)
@@ -318,11 +301,8 @@ def train_curve(
     lengths = [b - a for a, b in zip([0, *ends], ends)]
     generator = torch.Generator().manual_seed(seed)
     state = {"order": torch.empty(0, dtype=torch.long)}
-    loss_fn = (
-        F.mse_loss
-        if y_train.is_floating_point()
-        else _per_step_cross_entropy
-    )
+    regression = y_train.is_floating_point()
+    loss_fn = F.mse_loss if regression else _per_step_cross_entropy
     curve = {"val_updates": [], "val_loss": []}
     if not y_val.is_floating_point():
         curve["val_accuracy"] = []
@@ -352,7 +332,7 @@ def train_curve(
         batch_loss,
         epochs=val_points,
         lr=lr,
-        clip_grad_norm=clip_grad_norm,
+        clip_grad_norm=1.0,
         cosine_steps=updates,
         schedule_step="update",
         after_epoch=after_stretch,
@@ -368,16 +348,14 @@ def memory_run(
     *,
     updates: int,
     distance: int | None = None,
-    batch_size: int = 64,
-    val_points: int = 20,
-    num_train: int | None = None,
 ) -> dict:
     """One run of the study: a fresh :func:`memory_model` trained by
-    :func:`train_curve` on :func:`memory_data` and scored on the test set.
+    :func:`train_curve` on :func:`memory_data` (batch size and validation
+    points of :data:`MEMORY_STUDY`) and scored on the test set.
     Returns plain data (the validation curve, the test loss, its ratio to
     :func:`chance_loss`, and the test accuracy for recall)."""
     net = memory_model(task, model, seed)
-    x, y = memory_data(task, "train", seed, distance, num_train)
+    x, y = memory_data(task, "train", seed, distance)
     xv, yv = memory_data(task, "val", seed, distance)
     xt, yt = memory_data(task, "test", seed, distance)
     start = time.perf_counter()
@@ -389,9 +367,9 @@ def memory_run(
         yv,
         updates=updates,
         lr=lr,
-        batch_size=batch_size,
+        batch_size=MEMORY_STUDY["batch_size"],
         seed=seed,
-        val_points=val_points,
+        val_points=MEMORY_STUDY["val_points"],
     )
     seconds = time.perf_counter() - start
     test = _scores(net, xt, yt)
@@ -463,18 +441,6 @@ def memory_units(
     ]
 
 
-def _matches(records, task, model, distance, updates) -> list[dict]:
-    updates = MEMORY_STUDY["updates"] if updates is None else updates
-    return [
-        r
-        for r in records
-        if r["task"] == task
-        and r["model"] == model
-        and r["distance"] == distance
-        and r["updates"] == updates
-    ]
-
-
 def memory_val_score(record: dict) -> float:
     """A run's final validation score, higher is better: accuracy on
     recall, minus the loss on adding and copy memory."""
@@ -494,7 +460,13 @@ def memory_tuned_runs(
     score over seeds (:func:`memory_val_score`; ties go to the smaller
     rate), in seed order. ``updates``: the budget (default
     ``MEMORY_STUDY["updates"]``)."""
-    runs = _matches(records, task, model, distance, updates)
+    updates = MEMORY_STUDY["updates"] if updates is None else updates
+    runs = [
+        r
+        for r in records
+        if (r["task"], r["model"]) == (task, model)
+        and (r["distance"], r["updates"]) == (distance, updates)
+    ]
     if not runs:
         raise KeyError(f"no runs of {model} on {task}, d = {distance}")
     lr = best_setting(runs, memory_val_score)
@@ -507,31 +479,26 @@ def memory_values(
     task: str,
     model: str,
     distance=None,
-    metric: str | None = None,
     updates: int | None = None,
 ) -> list[float]:
     """Per-seed test values of the tuned runs: accuracy on recall, the
-    loss as a multiple of chance on adding and copy memory (or
-    ``metric``)."""
-    if metric is None:
-        metric = "test_accuracy" if task == "recall" else "test_loss_ratio"
+    loss as a multiple of chance on adding and copy memory."""
+    metric = "test_accuracy" if task == "recall" else "test_loss_ratio"
     runs = memory_tuned_runs(records, task, model, distance, updates)
     return [r[metric] for r in runs]
 
 
-def final_change(record: dict, share: float = 0.25) -> float:
+def final_change(record: dict) -> float:
     """How much a run's validation score (:func:`memory_val_score`; for
     adding and copy memory as a multiple of the chance loss) moved over
-    the last ``share`` of its updates: near 0 for a converged run."""
-    if not 0 < share < 1:
-        raise ValueError(f"share must lie in (0, 1), got {share}")
+    the last quarter of its updates: near 0 for a converged run."""
     if record["task"] == "recall":
         values = record["val_accuracy"]
     else:
         chance = chance_loss(record["task"])
         values = [-v / chance for v in record["val_loss"]]
     updates = record["val_updates"]
-    cut = updates[-1] * (1 - share)
+    cut = updates[-1] * 0.75
     start = min(i for i, u in enumerate(updates) if u >= cut)
     return values[-1] - values[start]
 

@@ -1,16 +1,12 @@
 """Distilling what the teacher computes at every step (the per-step
 chapter): the teacher's running opinion and hidden states as targets, the
-three arms that use them, and their training over seeds.
+three arms that use them (:data:`PER_STEP_ARMS`), and their training over
+seeds.
 
 An LSTM teacher and a causal TCN student are both aligned in time: after
-step ``t`` each has seen inputs ``0 .. t`` and nothing later. So the
-student's head at step ``t`` can be asked to match the teacher's head at
-step ``t`` (:data:`PER_STEP_ARMS` ``"per_step"``), its features at step
-``t`` to regress the teacher's hidden state at step ``t`` through a map
-that is thrown away (``"hint"``), or the batch's similarities of its
-features to match the teacher's (``"similarity"``). Each adds its term,
-at a weight chosen on validation data, to the ``soft`` arm's loss. The
-losses themselves are in :mod:`kd_lib.distill`.
+step ``t`` each has seen inputs ``0 .. t`` and nothing later, so the
+student at step ``t`` can be asked to match the teacher at step ``t``.
+The losses themselves are in :mod:`kd_lib.distill`.
 """
 
 from __future__ import annotations
@@ -38,10 +34,11 @@ __all__ = [
 ]
 
 PER_STEP_ARMS = ("per_step", "hint", "similarity")
-"""The arms of the chapter, each the ``soft`` arm plus one term: the
-teacher's soft label at every step (``per_step``), its hidden state at
-every step through a learned map (``hint``, FitNets), and the batch's
-pairwise similarities of the states at all steps (``similarity``)."""
+"""The arms of the chapter, each the ``soft`` arm plus one term at a
+weight chosen on validation data: the teacher's soft label at every step
+(``per_step``), its hidden state at every step through a learned map that
+is thrown away (``hint``, FitNets), and the batch's pairwise similarities
+of the states at all steps (``similarity``)."""
 
 WEIGHTS = {
     "per_step": [0.1, 1.0, 10.0],

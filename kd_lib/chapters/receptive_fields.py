@@ -1,7 +1,8 @@
 """The receptive field of a TCN: which inputs can reach the last output
 (:func:`reachable_lags`, :func:`path_weights`), how strongly they do
 (:func:`input_gradient_map`, Luo et al. 2016), the cheapest TCN that sees
-a given distance (:func:`smallest_tcn`), and the chapter's experiments.
+a given distance (:func:`smallest_tcn`), and the soft-label loss a
+student that cannot see the cause is left with (:func:`soft_loss_floor`).
 
 Lags count steps back from the last step: lag 0 is the last input itself,
 so a field of ``RF`` steps covers lags ``0 .. RF - 1``.
@@ -12,18 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..data import make_loader, recall_at_distance
+from ..distill import soft_targets
 from ..models import TCNClassifier, receptive_field
-from ..training import History, evaluate, train
 from ..utils import (
     check_int,
+    check_module,
     check_tensor,
     count_parameters,
     model_device,
-    set_seed,
 )
 
 __all__ = [
@@ -33,8 +32,6 @@ __all__ = [
     "effective_receptive_field",
     "TCNDesign",
     "smallest_tcn",
-    "recall_accuracy",
-    "train_and_test",
     "soft_loss_floor",
 ]
 
@@ -80,14 +77,7 @@ def path_weights(
     ``1 + (g (1 + z^d + ... + z^((k-1) d)))^2``."""
     check_int(kernel_size, "kernel_size", 2)
     check_int(num_levels, "num_levels", 1)
-    if isinstance(conv_gain, bool) or not isinstance(
-        conv_gain, (int, float)
-    ):
-        raise TypeError(
-            f"conv_gain must be a number, got {type(conv_gain).__name__}"
-        )
-    if conv_gain <= 0:
-        raise ValueError(f"conv_gain must be > 0, got {conv_gain}")
+    _check_positive(conv_gain, "conv_gain")
     weights = torch.ones(1, dtype=torch.float64)
     for level in range(num_levels):
         dilation = 2**level
@@ -99,6 +89,13 @@ def path_weights(
         block[0] += 1.0  # the residual shortcut
         weights = _poly_mul(weights, block)
     return weights
+
+
+def _check_positive(value, name: str, most: float = float("inf")):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not 0 < value <= most:
+        raise ValueError(f"{name} must lie in (0, {most}], got {value}")
 
 
 def _poly_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -120,10 +117,7 @@ def input_gradient_map(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     batch. The model may return ``(batch, outputs)`` (a last-step readout)
     or ``(batch, time, outputs)``. Samples are independent (no batch norm),
     so one backward pass per output unit serves the whole batch."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
+    check_module(model)
     check_tensor(x, "x", ndim=3, floating=True)
     was_training = model.training
     # no dropout: the map should describe the function, not one noisy draw
@@ -148,10 +142,7 @@ def effective_receptive_field(
     """Smallest number of steps back (lags ``0 .. n - 1``) holding ``mass``
     of a gradient map indexed by lag (:func:`input_gradient_map`)."""
     check_tensor(gradient_map, "gradient_map", ndim=1, floating=True)
-    if isinstance(mass, bool) or not isinstance(mass, (int, float)):
-        raise TypeError(f"mass must be a number, got {type(mass).__name__}")
-    if not 0.0 < mass <= 1.0:
-        raise ValueError(f"mass must lie in (0, 1], got {mass}")
+    _check_positive(mass, "mass", 1.0)
     if (gradient_map < 0).any():
         raise ValueError(
             "gradient_map must be non-negative (absolute gradients)"
@@ -181,31 +172,21 @@ class TCNDesign:
 
 
 def smallest_tcn(
-    distance: int,
-    input_size: int,
-    num_outputs: int,
-    channels: int,
-    kernel_sizes=(2, 3, 4, 5, 6, 7, 8),
+    distance: int, input_size: int, num_outputs: int, channels: int
 ) -> TCNDesign:
     """The cheapest TCN that sees the input ``distance`` steps back
-    (``RF >= distance + 1``): for each kernel size the fewest levels, and of
-    these the one with the fewest parameters (ties: the smaller field). The
-    parameters are those of a :class:`kd_lib.TCNClassifier` with
-    ``input_size`` features, ``num_outputs`` outputs and ``channels`` in
-    every level, weight normalisation included."""
+    (``RF >= distance + 1``): for each kernel size from 2 to 8 the fewest
+    levels, and of these the one with the fewest parameters (ties: the
+    smaller field). The parameters are those of a
+    :class:`kd_lib.TCNClassifier` with ``input_size`` features,
+    ``num_outputs`` outputs and ``channels`` in every level, weight
+    normalisation included."""
     check_int(distance, "distance", 0)
-    for name, value in (
-        ("input_size", input_size),
-        ("num_outputs", num_outputs),
-        ("channels", channels),
-    ):
-        check_int(value, name, 1)
-    kernel_sizes = tuple(kernel_sizes)
-    if not kernel_sizes:
-        raise ValueError("kernel_sizes must not be empty")
+    check_int(input_size, "input_size")
+    check_int(num_outputs, "num_outputs")
+    check_int(channels, "channels")
     options = []
-    for k in kernel_sizes:
-        check_int(k, "each kernel size", 2)
+    for k in range(2, 9):
         levels = 1
         while receptive_field(k, levels) < distance + 1:
             levels += 1
@@ -217,110 +198,11 @@ def smallest_tcn(
     return min(options, key=lambda o: (o.parameters, o.receptive_field))
 
 
-# -------------------------------------------------------------- experiments
-
-
-def train_and_test(
-    model: nn.Module,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    x_test: torch.Tensor,
-    y_test: torch.Tensor,
-    *,
-    epochs: int,
-    lr: float = 1e-2,
-    batch_size: int = 128,
-    seed: int = 0,
-    loss_fn=None,
-    extra_targets: tuple = (),
-) -> tuple[dict[str, float], History]:
-    """Train ``model`` (weights of the last epoch kept) and score it once on
-    a held-out set. Inputs are ``(n, time, features)``. The test metrics are
-    those of :func:`kd_lib.evaluate`: cross-entropy and accuracy for integer
-    labels, MSE for float targets. ``extra_targets`` (for example teacher
-    logits ``(n, classes)``) go into the training loader after ``y_train``,
-    for a ``loss_fn`` such as :class:`kd_lib.DistillationLoss`. No
-    validation set picks an epoch, so the test score is not selected on and
-    stays unbiased."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
-    check_tensor(x_train, "x_train", ndim=3, floating=True)
-    check_tensor(x_test, "x_test", ndim=3, floating=True)
-    set_seed(seed)
-    loader = make_loader(
-        x_train,
-        y_train,
-        *extra_targets,
-        batch_size=batch_size,
-        shuffle=True,
-        seed=seed,
-    )
-    history = train(
-        model,
-        loader,
-        None,
-        epochs=epochs,
-        lr=lr,
-        loss_fn=loss_fn,
-        select_by="last",
-        show_progress=False,
-    )
-    return evaluate(
-        model, make_loader(x_test, y_test, batch_size=1000)
-    ), history
-
-
-def recall_accuracy(
-    make_model,
-    distance: int,
-    *,
-    length: int,
-    num_classes: int = 4,
-    num_train: int = 1024,
-    num_test: int = 2000,
-    epochs: int = 12,
-    lr: float = 1e-2,
-    batch_size: int = 128,
-    seed: int = 0,
-) -> float:
-    """Test accuracy of a fresh ``make_model()`` trained on
-    :func:`kd_lib.recall_at_distance`. The model is built after seeding with
-    ``seed``; the training set uses data seed ``seed + 1`` and the test set
-    a fixed seed of its own, the same for every model and distance."""
-    if not callable(make_model):
-        raise TypeError(
-            "make_model must be callable (for example lambda: "
-            "kd_lib.TCNClassifier(...))"
-        )
-    check_int(seed, "seed", 0)
-    x, y = recall_at_distance(
-        num_train, length, distance, num_classes, seed=seed + 1
-    )
-    x_test, y_test = recall_at_distance(
-        num_test, length, distance, num_classes, seed=10_000
-    )
-    set_seed(seed)
-    model = make_model()
-    metrics, _ = train_and_test(
-        model,
-        x,
-        y,
-        x_test,
-        y_test,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        seed=seed,
-    )
-    return metrics["accuracy"]
+# ------------------------------------------------- what a student loses
 
 
 def soft_loss_floor(
-    teacher_logits: torch.Tensor,
-    temperature: float = 1.0,
-    scale_by_t2: bool = True,
+    teacher_logits: torch.Tensor, temperature: float = 1.0
 ) -> float:
     """The soft-label loss of a student that gives every input the same
     answer, at its best. A student that cannot see what the teacher's answer
@@ -330,16 +212,7 @@ def soft_loss_floor(
     mean KL(p_teacher || q)`` (what :class:`kd_lib.DistillationLoss` with
     ``alpha=1`` reports). ``teacher_logits`` is ``(n, classes)``."""
     check_tensor(teacher_logits, "teacher_logits", ndim=2, floating=True)
-    if isinstance(temperature, bool) or not isinstance(
-        temperature, (int, float)
-    ):
-        raise TypeError(
-            "temperature must be a number, got "
-            f"{type(temperature).__name__}"
-        )
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    p = F.softmax(teacher_logits.double() / temperature, dim=-1)
+    p = soft_targets(teacher_logits.double(), temperature)
     mean = p.mean(dim=0, keepdim=True)
     kl = (p * (p.clamp_min(1e-300).log() - mean.log())).sum(dim=-1).mean()
-    return float(kl * (temperature**2 if scale_by_t2 else 1.0))
+    return float(kl * temperature**2)

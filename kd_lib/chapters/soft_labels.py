@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ..distill import distillation_loss, entropy, soft_targets
-from ..utils import check_tensor
+from ..utils import check_int, check_tensor
+from .calibration import _check_logits_labels as _check_lengths
 
 __all__ = [
     "LOSS_FORMS",
@@ -35,13 +36,7 @@ LOSS_FORMS = ("kl", "soft_ce", "logit_mse")  # see soft_loss
 def _check_logits_labels(
     logits: torch.Tensor, labels: torch.Tensor
 ) -> None:
-    check_tensor(logits, "logits", ndim=2, floating=True)
-    check_tensor(labels, "labels", ndim=1, floating=False)
-    if len(logits) != len(labels):
-        raise ValueError(
-            "logits and labels must have the same length: "
-            f"{len(logits)} != {len(labels)}"
-        )
+    _check_lengths(logits, labels)
     num_classes = logits.shape[1]
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(f"labels must lie in [0, {num_classes - 1}]")
@@ -54,12 +49,9 @@ def _check_logits_labels(
 
 
 def _check_k(k, largest: int) -> None:
-    if (
-        isinstance(k, bool)
-        or not isinstance(k, int)
-        or not 1 <= k <= largest
-    ):
-        raise ValueError(f"k must be an int in [1, {largest}], got {k!r}")
+    check_int(k, "k")
+    if k > largest:
+        raise ValueError(f"k must be at most {largest}, got {k}")
 
 
 def _mean_per_class(
@@ -81,16 +73,14 @@ def class_similarity(
     temperature: float = 1.0,
     mask_diagonal: bool = False,
 ) -> torch.Tensor:
-    """The teacher's mean soft label for each true class: a
-    ``(classes, classes)`` matrix.
-
-    Entry ``(i, j)`` is the mean of ``softmax(logits / T)[j]`` over the
-    inputs whose true label is ``i``: how much probability the teacher gives
-    class ``j`` when it sees an ``i``, the class similarity its soft labels
-    carry. Rows sum to 1. With ``mask_diagonal`` the diagonal (mostly the
-    correct class's own, uninformative, mass) is set to NaN. Shapes: logits
-    ``(n, classes)``, labels ``(n,)``; every class must occur.
-    """
+    """The teacher's mean soft label for each true class, a
+    ``(classes, classes)`` matrix: entry ``(i, j)`` is the mean of
+    ``softmax(logits / T)[j]`` over the inputs whose true label is ``i``:
+    how much probability the teacher gives class ``j`` when it sees an
+    ``i``, the class similarity its soft labels carry. Rows sum to 1. With
+    ``mask_diagonal`` the diagonal (mostly the correct class's own,
+    uninformative, mass) is set to NaN. Shapes: logits ``(n, classes)``,
+    labels ``(n,)``; every class must occur."""
     _check_logits_labels(logits, labels)
     matrix = _mean_per_class(
         soft_targets(logits.detach(), temperature), labels
@@ -103,12 +93,10 @@ def class_similarity(
 def logit_similarity(
     logits: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
-    """The mean centred logit per true class,
-    ``(classes, classes)``, in float64.
-
-    As T grows, ``softmax(z / T) ≈ (1 + (z - mean z) / T) / N``, so the rows
-    of :func:`class_similarity` end up ordered like the rows of this matrix.
-    """
+    """The mean centred logit per true class, ``(classes, classes)``, in
+    float64. As T grows, ``softmax(z / T) ≈ (1 + (z - mean z) / T) / N``, so
+    the rows of :func:`class_similarity` end up ordered like the rows of
+    this matrix."""
     _check_logits_labels(logits, labels)
     z = logits.detach().double()
     return _mean_per_class(z - z.mean(-1, keepdim=True), labels)
@@ -205,8 +193,8 @@ def soft_loss(
     form: str = "kl",
     scale_by_t2: bool = True,
 ) -> torch.Tensor:
-    """The soft term of distillation in one of three forms,
-    averaged over the batch.
+    """The soft term of distillation in one of three forms, averaged over
+    the batch:
 
     - ``"kl"``: ``KL(p_t || p_s)`` at temperature T (what
       :func:`kd_lib.distillation_loss` uses);

@@ -12,11 +12,6 @@ and ``y`` ``(batch, outputs)``; nothing is kept between calls, so the same
 step can be scripted, compiled or exported (:mod:`.deployment`).
 ``step.initial_state(batch_size)`` starts new sequences and
 :func:`run_steps` streams ``(batch, time, features)`` through a step.
-
-- :class:`TCNStep`: a trained TCN with one buffer per convolution;
-- :class:`LSTMStep`: the recurrent counterpart, carrying ``[h, c]``;
-- :class:`RecomputingTCN`: the naive baseline that reruns the TCN over its
-  last inputs at every step.
 """
 
 from __future__ import annotations
@@ -66,11 +61,10 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
 
 
 class _ConvStep(nn.Module):
-    # One causal conv as a pure function of (input, state). The state is
-    # the last (k-1)*d inputs, time-major and flat: (batch, (k-1)*d*in).
-    # Per step: one concatenation for the window (state, x), one
-    # index_select of its k taps (none when d = 1: the window is the
-    # taps), one matrix product and one slice for the next state.
+    # One causal conv as a pure function of (input, state). Per step: one
+    # concatenation for the window (state, x), one index_select of its k
+    # taps (none when d = 1: the window is the taps), one matrix product
+    # and one slice for the next state.
     def __init__(self, conv: CausalConv1d):
         super().__init__()
         weight = conv.conv.weight.detach()  # weight norm folded here
@@ -124,17 +118,15 @@ class _BlockStep(nn.Module):
 
 class TCNStep(nn.Module):
     """One streaming step of a trained TCN (or TCN classifier):
-    ``(y, new_states) = step(x, states)``.
-
-    Weight normalisation is folded and every convolution is one
-    ``nn.Linear`` over its ``k`` taps. ``states`` holds one tensor per
-    convolution, ``(batch, (k-1)*d*in_channels)``: its last ``(k-1)*d``
-    inputs, time-major, zeros at the start (the left padding of the full
-    forward pass). The output at step ``t`` equals the full forward pass at
-    ``t``; for a classifier, the head applied to the features at ``t`` (so
-    the last step gives ``readout="last"``'s answer). The weights are
-    copied: later training of ``model`` does not reach the step.
-    """
+    ``(y, new_states) = step(x, states)``. Weight normalisation is folded
+    and every convolution is one ``nn.Linear`` over its ``k`` taps.
+    ``states`` holds one tensor per convolution,
+    ``(batch, (k-1)*d*in_channels)``: its last ``(k-1)*d`` inputs,
+    time-major, zeros at the start (the left padding of the full forward
+    pass). The output at step ``t`` equals the full forward pass at ``t``;
+    for a classifier, the head applied to the features at ``t`` (so the last
+    step gives ``readout="last"``'s answer). The weights are copied: later
+    training of ``model`` does not reach the step."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -209,13 +201,12 @@ class LSTMStep(nn.Module):
 
 class RecomputingTCN(nn.Module):
     """The naive way to stream a TCN, with the call of :class:`TCNStep`:
-    keep the last inputs, rerun the whole net over them at every step.
-
-    The state is one tensor, the window of past inputs ``(batch, time,
-    input_size)``; it keeps at most ``receptive_field`` steps, since older
-    inputs cannot reach the newest output. Each step costs a full forward
-    pass over the window. The model is shared, not copied.
-    """
+    keep the last inputs, rerun the whole net over them at every step. The
+    state is one tensor, the window of past inputs
+    ``(batch, time, input_size)``; it keeps at most ``receptive_field``
+    steps, since older inputs cannot reach the newest output. Each step
+    costs a full forward pass over the window. The model is shared, not
+    copied."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -270,14 +261,9 @@ def _step_of(model: nn.Module) -> nn.Module:
 
 def state_floats(model: nn.Module) -> int:
     """Numbers one stream must keep between steps (float32 each), from
-    the architecture alone.
-
-    - TCN: every causal conv buffers its last ``(k-1)*d`` inputs of ``in``
-      channels, ``sum over convs of in * (k-1) * d``.
-    - LSTM: ``h`` and ``c`` for every layer,
-      ``2 * num_layers * hidden_size``.
-    - :class:`RecomputingTCN`: the raw inputs of one receptive field.
-    """
+    the architecture alone: a TCN's buffers (``in * (k-1) * d`` per causal
+    conv), an LSTM's ``h`` and ``c`` (``2 * num_layers * hidden_size``), or
+    a :class:`RecomputingTCN`'s raw inputs of one receptive field."""
     if isinstance(model, RecomputingTCN):
         return model.receptive_field * model.input_size
     return sum(s.numel() for s in _step_of(model).initial_state(1))

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..models import LSTMClassifier
 from ..padding import pad_sequences, to_left_padded
+from ..utils import check_module
 
 __all__ = ["PADDING_METHODS", "predict_variable_length"]
 
@@ -25,15 +26,10 @@ def predict_variable_length(
     model: nn.Module, sequences: list[torch.Tensor], method: str
 ) -> torch.Tensor:
     """Outputs ``(batch, num_outputs)`` of a ``readout="last"`` model on
-    sequences of mixed lengths.
-
-    ``method`` is one of :data:`PADDING_METHODS`. ``"packed"`` needs an
-    LSTMClassifier (it passes ``lengths``); the others work for both models.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
+    sequences of mixed lengths. ``method`` is one of
+    :data:`PADDING_METHODS`. ``"packed"`` needs an LSTMClassifier (it passes
+    ``lengths``); the others work for both models."""
+    check_module(model)
     if method not in PADDING_METHODS:
         raise ValueError(
             f"method must be one of {PADDING_METHODS}, got {method!r}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ from .. import results
 from ..arms import STUDY
 from .distillation import run_omitted_class
 from .forecasting import run_forecasting
-from .ladder import run_data_fraction, run_vowels, run_vowels_lengths
+from .ladder import run_data_fraction, run_vowels
 from .lstm_vs_tcn import run_lstm_vs_tcn
 from .memory_tasks import run_memory_tasks
 from .per_step import run_per_step
@@ -39,7 +40,7 @@ __all__ = ["EXPERIMENTS", "save", "main"]
 EXPERIMENTS = {
     "data_fraction": run_data_fraction,
     "vowels": run_vowels,
-    "vowels_lengths": run_vowels_lengths,
+    "vowels_lengths": partial(run_vowels, "none"),
     "omitted_class": run_omitted_class,
     "forecasting": run_forecasting,
     "lstm_vs_tcn": run_lstm_vs_tcn,

@@ -25,18 +25,11 @@ from ..chapters.forecasting import (
     FORECAST_CHECKPOINT,
     FORECAST_TEACHER,
     ForecastHistory,
-    LSTMForecaster,
     elnino_splits,
     fit_forecast_teacher,
-    mae,
-    point_forecast,
-    skill_score,
+    forecast_scores,
 )
-from ..data import (
-    digits_loaders,
-    digits_splits,
-    vowels_splits,
-)
+from ..data import digits_loaders, digits_splits, vowels_splits
 from ..distill import teacher_logits
 from ..pretrained import (
     CHECKPOINT_DIR,
@@ -52,7 +45,7 @@ from ..pretrained import (
 )
 from ..results import load_results
 from ..training import History, evaluate, train
-from ..utils import save_checkpoint, set_seed
+from ..utils import check_int, save_checkpoint, set_seed
 
 __all__ = [
     "train_digits_teacher",
@@ -162,7 +155,7 @@ def train_forecast_teacher(
     epochs: int | None = None,
     seed: int | None = None,
     save_to: str | Path | None = None,
-) -> tuple[LSTMForecaster, ForecastHistory]:
+) -> tuple[nn.Module, ForecastHistory]:
     """Train the El Niño teacher of the 2000s fold (the committed one)
     with :data:`kd_lib.chapters.forecasting.FORECAST_TEACHER`'s recipe
     (``epochs`` and ``seed`` override it). With ``save_to`` the weights are
@@ -170,8 +163,8 @@ def train_forecast_teacher(
     splits = elnino_splits()
     model, history = fit_forecast_teacher(splits, epochs, seed)
     if save_to is not None:
-        truth = splits.unscale(splits.y_test)
-        test = splits.unscale(point_forecast(model, splits.x_test))
+        test = splits.unscale(model.forecast(splits.x_test)[0])
+        scores = forecast_scores(splits, test)
         save_checkpoint(
             model.cpu(),
             save_to,
@@ -180,8 +173,8 @@ def train_forecast_teacher(
             seed=FORECAST_TEACHER["seed"] if seed is None else seed,
             best_epoch=history.best_epoch,
             val_mae=splits.std * min(history.val_mae),
-            test_mae=mae(test, truth),
-            test_skill=skill_score(test, truth, splits.naive_test),
+            test_mae=scores["test_mae"],
+            test_skill=scores["test_skill"],
         )
     return model, history
 
@@ -205,8 +198,7 @@ def train_digits_student(
     there.
     """
     seed = DIGITS_STUDENT["seed"] if seed is None else seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_int(seed, "seed", 0)
     teacher, _ = load_digits_teacher()
     splits = digits_splits()
     train_z = teacher_logits(teacher, splits.x_train)
@@ -236,12 +228,7 @@ def train_digits_student(
 
 
 def main(names: list[str]) -> None:
-    for name in names or [
-        "teacher",
-        "vowels",
-        "vowels_packed",
-        "elnino",
-    ]:
+    for name in names or ["teacher", "vowels", "vowels_packed", "elnino"]:
         if name == "student":
             path = CHECKPOINT_DIR / DIGITS_STUDENT["checkpoint"]
             _, meta = train_digits_student(save_to=path)

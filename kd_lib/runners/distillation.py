@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..arms import SEEDS, Setting, train_settings
 from ..chapters.distillation_study import (
     best_bias,
     omitted_class_accuracy,
 )
-from ..data import SequenceSplits, digits_splits
+from ..data import digits_splits
 from ..distill import teacher_logits
 from ..multiseed import grouped_logits
 from ..pretrained import load_digits_teacher
@@ -25,13 +27,8 @@ def run_omitted_class(seeds=SEEDS, omitted: int = 3) -> dict:
     teacher, _ = load_digits_teacher()
     splits = digits_splits()
     keep = splits.y_train != omitted
-    part = SequenceSplits(
-        splits.x_train[keep],
-        splits.y_train[keep],
-        splits.x_val,
-        splits.y_val,
-        splits.x_test,
-        splits.y_test,
+    part = replace(
+        splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep]
     )
     train_z = teacher_logits(teacher, part.x_train)
     test_z = teacher_logits(teacher, part.x_test)

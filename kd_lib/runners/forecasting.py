@@ -17,34 +17,53 @@ from ..chapters.forecasting import (
     SEASON,
     ForecastSplits,
     LSTMForecaster,
-    best_forecast_lrs,
+    elnino_splits,
     fit_forecast_teacher,
-    fold_splits,
     forecast_scores,
     load_elnino,
     mae,
     run_forecast_arms,
-    teacher_forecasts,
 )
-from ..comparison import next_rate
+from ..comparison import best_setting, next_rate
 
 __all__ = ["forecast_study", "run_forecasting"]
 
 
+def _final_slope(epochs: list[int], values) -> float:
+    """Least-squares slope of the last quarter of a validation curve (at
+    least two points), per epoch: near 0 once training has converged."""
+    if len(values) < 2:
+        return 0.0
+    tail = max(2, len(values) // 4)
+    return float(np.polyfit(epochs[-tail:], values[-tail:], 1)[0])
+
+
 def _search(splits, mean, var, seeds) -> tuple[dict, list, list]:
     """Every arm at every rate (all seeds), the grid extended outward
-    while an arm's best rate lies at its edge: the chosen rates, the
-    search's records and the chosen arms' records."""
+    while an arm's best rate (lowest mean final validation MAE) lies at
+    its edge: the chosen rates, the search's records and the chosen arms'
+    records, each with its curves' final slopes."""
     pending = {arm: FORECAST_STUDY["lrs"] for arm in FORECAST_ARMS}
     runs = {}
     while pending:
         for arm, lrs in pending.items():
             for lr in lrs:
-                result = run_forecast_arms(
+                run = run_forecast_arms(
                     splits, mean, var, seeds, arms=(arm,), lr=lr
                 )[arm]
-                runs[arm, lr] = result.record()
-        chosen = best_forecast_lrs(list(runs.values()))
+                run["final_slope"] = [
+                    _final_slope(run["val_epochs"], curve)
+                    for curve in zip(*run["val_mae"])
+                ]
+                runs[arm, lr] = run
+        chosen = {
+            arm: best_setting(
+                [r for (a, _), r in runs.items() if a == arm],
+                lambda r: r["val_mae"][-1],
+                lower_is_better=True,
+            )
+            for arm in FORECAST_ARMS
+        }
         pending = {}
         for arm, lr in chosen.items():
             tried = sorted(rate for a, rate in runs if a == arm)
@@ -54,22 +73,6 @@ def _search(splits, mean, var, seeds) -> tuple[dict, list, list]:
     search = list(runs.values())
     records = [runs[arm, chosen[arm]] for arm in FORECAST_ARMS]
     return chosen, search, records
-
-
-def _climatology(splits: ForecastSplits, val_start: int) -> torch.Tensor:
-    series = load_elnino()
-    climate = series[: val_start - val_start % SEASON].reshape(-1, SEASON)
-    targets = splits.origins_test[:, None] + np.arange(
-        splits.y_test.shape[1]
-    )
-    return torch.tensor(
-        climate.mean(0)[targets % SEASON], dtype=torch.float32
-    )
-
-
-def _window_mae(splits, forecast) -> list[float]:
-    truth = splits.unscale(splits.y_test)
-    return (forecast - truth).abs().mean(1).tolist()
 
 
 def forecast_study(
@@ -82,13 +85,17 @@ def forecast_study(
     data over ``seeds``, the chosen rate's students scored on the test
     windows, beside the teacher, the seasonal naive forecast and
     climatology. Returns plain data for a JSON file."""
-    mean, var = teacher_forecasts(teacher, splits.x_train)
+    mean, var = teacher.forecast(splits.x_train)
     chosen, search, records = _search(splits, mean, var, seeds)
-    test_mean, test_var = teacher_forecasts(teacher, splits.x_test)
+    test_mean, test_var = teacher.forecast(splits.x_test)
     truth = splits.unscale(splits.y_test)
     sd = test_var.sqrt() * splits.std
     inside = (splits.unscale(test_mean) - truth).abs() <= 1.96 * sd
-    climate = _climatology(splits, val_start)
+    # climatology: the training years' mean of each target's month
+    months = load_elnino()[: val_start - val_start % SEASON]
+    climate = months.reshape(-1, SEASON).mean(0)
+    steps = splits.origins_test[:, None] + np.arange(truth.shape[1])
+    climatology = torch.tensor(climate[steps % SEASON], dtype=torch.float32)
     return {
         "lr": chosen,
         "lr_search": search,
@@ -96,20 +103,13 @@ def forecast_study(
         "years": (1950 + splits.origins_test // SEASON).tolist(),
         "teacher": {
             **forecast_scores(splits, splits.unscale(test_mean)),
-            "window_mae": _window_mae(splits, splits.unscale(test_mean)),
             "train_mae": mae(
                 splits.unscale(mean), splits.unscale(splits.y_train)
             ),
             "test_coverage_95": float(inside.float().mean()),
         },
-        "seasonal_naive": {
-            **forecast_scores(splits, splits.naive_test),
-            "window_mae": _window_mae(splits, splits.naive_test),
-        },
-        "climatology": {
-            **forecast_scores(splits, climate),
-            "window_mae": _window_mae(splits, climate),
-        },
+        "seasonal_naive": forecast_scores(splits, splits.naive_test),
+        "climatology": forecast_scores(splits, climatology),
     }
 
 
@@ -119,7 +119,7 @@ def run_forecasting(seeds=SEEDS) -> dict:
     (the 2000s' is the committed one)."""
     folds = {}
     for fold, (val_start, _, _) in FOLDS.items():
-        splits = fold_splits(fold)
+        splits = elnino_splits(fold)
         teacher, history = fit_forecast_teacher(splits)
         folds[fold] = forecast_study(
             splits, teacher, list(seeds), val_start

@@ -29,6 +29,7 @@ from ..comparison import best_setting, next_rate
 from ..data import digits_splits, vowels_splits
 from ..distill import teacher_logits
 from ..pretrained import load_digits_teacher, load_vowels_teacher
+from ..training import accuracy
 from .jobs import job_count, map_jobs
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "tune_ladder",
     "run_data_fraction",
     "run_vowels",
-    "run_vowels_lengths",
 ]
 
 SEARCH = {
@@ -198,10 +198,7 @@ def _digits_share(fraction: float) -> dict:
     return {
         "records": [{**keys, **r} for r in out["records"]],
         "search": [{**keys, **r} for r in out["search"]],
-        "teacher_train_accuracy": (train_z.argmax(1) == part.y_train)
-        .float()
-        .mean()
-        .item(),
+        "teacher_train_accuracy": accuracy(train_z, part.y_train),
     }
 
 
@@ -223,7 +220,10 @@ def run_data_fraction(fractions=FRACTIONS, jobs: int | None = None) -> dict:
     }
 
 
-def _vowels(padding: str) -> dict:
+def run_vowels(padding: str = "left") -> dict:
+    """The ladder on Japanese Vowels, left-padded to 29 frames (chapter
+    5); ``padding="none"``: at their true lengths, the teacher packed and
+    the students masked (chapter 7, ``vowels_lengths``)."""
     teacher, meta = load_vowels_teacher(padding)
     splits = vowels_splits(padding=padding)
     lengths = {"train": splits.lengths_train, "test": splits.lengths_test}
@@ -236,21 +236,6 @@ def _vowels(padding: str) -> dict:
         "seeds": SEEDS,
         "search_grid": SEARCH,
         "teacher_test_accuracy": meta["test_accuracy"],
-        "teacher_train_accuracy": (train_z.argmax(1) == splits.y_train)
-        .float()
-        .mean()
-        .item(),
+        "teacher_train_accuracy": accuracy(train_z, splits.y_train),
         **out,
     }
-
-
-def run_vowels() -> dict:
-    """The ladder on Japanese Vowels, left-padded to 29 frames (chapter
-    5)."""
-    return _vowels("left")
-
-
-def run_vowels_lengths() -> dict:
-    """The ladder on Japanese Vowels at their true lengths, the teacher
-    packed and the students masked (chapter 7)."""
-    return _vowels("none")

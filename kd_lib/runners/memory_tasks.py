@@ -22,22 +22,14 @@ __all__ = ["run_memory_tasks"]
 def _memory_unit(args: tuple) -> dict:
     task, model, lr, seed, distance, updates = args
     return memory_run(
-        task,
-        model,
-        lr,
-        seed,
-        updates=updates,
-        distance=distance,
-        batch_size=MEMORY_STUDY["batch_size"],
-        val_points=MEMORY_STUDY["val_points"],
+        task, model, lr, seed, updates=updates, distance=distance
     )
 
 
 def run_memory_tasks(units: list[tuple] | None = None, jobs=None) -> dict:
     """Run :func:`memory_units` (by default the whole study) and return
-    their records. ``jobs`` processes run them side by side (default: the
-    environment variable ``KD_LIB_JOBS``, else 1); every run seeds itself,
-    so the records do not depend on ``jobs``."""
+    their records, side by side in ``jobs`` processes (:func:`.map_jobs`:
+    the records do not depend on ``jobs``)."""
     if units is None:
         units = memory_units()
         for task, lrs in MEMORY_STUDY["extra_lrs"].items():

@@ -27,29 +27,22 @@ DATA = [("digits", 0.05), ("digits", 0.25), ("vowels", 1.0)]
 helped in the ladder's first run, and Japanese Vowels (left-padded)."""
 
 
-def _soft_setting(data: str, fraction: float) -> dict:
-    """The ``soft`` arm's chosen setting in the ladder's stored runs."""
-    if data == "digits":
-        records = load_results("data_fraction")["records"]
-        records = [r for r in records if r["fraction"] == fraction]
-    else:
-        records = load_results("vowels")["records"]
-    (soft,) = [r for r in records if r["arm"] == "soft"]
-    return soft["setting"]
-
-
 def _one(data: str, fraction: float, seeds=SEEDS) -> dict:
     if data == "digits":
         teacher, _ = load_digits_teacher()
         splits, _ = subset(digits_splits(), fraction)
         channels = None
+        records = load_results("data_fraction")["records"]
+        records = [r for r in records if r["fraction"] == fraction]
     else:
         teacher, _ = load_vowels_teacher()
         splits, channels = vowels_splits(), VOWELS_STUDENT
+        records = load_results("vowels")["records"]
+    # the soft arm's setting, chosen in the ladder's stored runs
+    (soft,) = [r["setting"] for r in records if r["arm"] == "soft"]
     states, steps = teacher_steps(teacher, splits.x_train)
     found = {"logits": steps[:, -1], "steps": steps, "states": states}
     test_z = teacher_logits(teacher, splits.x_test)
-    soft = _soft_setting(data, fraction)
     keys = {"data": data, "fraction": fraction}
     records, search = [], []
     for arm in PER_STEP_ARMS:

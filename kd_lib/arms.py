@@ -131,7 +131,7 @@ def budget_epochs(
 ) -> int:
     """Epochs for ``n_train`` inputs: at least ``min_epochs``, and enough
     for ``min_updates`` optimiser steps (a small training set gets more
-    epochs, so a student sees every example often enough to converge)."""
+    epochs, so a student sees every example often enough to settle)."""
     check_int(n_train, "n_train")
     batches = math.ceil(n_train / batch_size)
     return max(min_epochs, math.ceil(min_updates / batches))

@@ -138,10 +138,14 @@ class GroupedTCNClassifier(nn.Module):
 
     def squared_norms(self) -> torch.Tensor:
         """``(models,)``: each model's sum of squared parameters (every
-        parameter's rows, or first axis, are split evenly by model)."""
+        parameter's rows, or first axis, are split evenly by model), all
+        but the directions of the weight-normalised convolutions: their
+        scale does not change the function, and shrinking it would only
+        inflate their gradients until training diverges."""
         return sum(
             p.reshape(self.models, -1).pow(2).sum(1)
-            for p in self.parameters()
+            for name, p in self.named_parameters()
+            if not name.endswith("original1")
         )
 
     @classmethod
@@ -226,8 +230,8 @@ class GroupedHistory:
 
     def final_slope(self, window: int = 10) -> list[float]:
         """Per model: change of validation accuracy per epoch over the last
-        ``window`` validation points (a least-squares slope): near 0 once
-        training has converged."""
+        ``window`` validation points (a least-squares slope): near 0 when
+        the curve is flat at the end of the budget."""
         if len(self.val_epochs) < 2:
             raise ValueError("need at least two validation points")
         xs = torch.tensor(self.val_epochs[-window:], dtype=torch.float64)
@@ -353,7 +357,8 @@ def train_grouped(
       ``(features, step_logits, **batch_targets)`` at every step.
     - ``weight_decay`` (one value or one per model): model ``s``'s loss
       gets ``weight_decay[s] / 2`` times its squared weights (what Adam's
-      ``weight_decay`` adds, model by model).
+      ``weight_decay`` adds, model by model), the directions of the
+      weight-normalised convolutions excepted.
     - ``lengths`` / ``val_lengths`` ``(n,)``: true lengths of right-padded
       sequences. ``val_every``: epochs between validation points.
     """

@@ -94,7 +94,8 @@ def test_grouped_training_equals_training_each_seed_alone():
 
 def test_per_model_losses_and_weight_decay_equal_training_alone():
     """Model s gets its own loss and its own weight decay: the same as
-    training it alone with Adam(weight_decay=...)."""
+    training it alone with Adam(weight_decay=...) on all but the
+    directions of its weight-normalised convolutions."""
     splits = kd_lib.digits_splits()
     x, y = splits.x_train[:24, -8:], splits.y_train[:24]
     seeds, decays, lr = [3, 4], [0.0, 0.05], 1e-2
@@ -119,8 +120,23 @@ def test_per_model_losses_and_weight_decay_equal_training_alone():
     )
     for s, (seed, student) in enumerate(zip(seeds, _students(seeds))):
         generator = torch.Generator().manual_seed(seed)
+        # the directions of weight-normalised convolutions are not decayed
+        direction = [
+            p
+            for n, p in student.named_parameters()
+            if n.endswith("original1")
+        ]
+        rest = [
+            p
+            for n, p in student.named_parameters()
+            if not n.endswith("original1")
+        ]
         optimizer = torch.optim.Adam(
-            student.parameters(), lr=lr, weight_decay=decays[s]
+            [
+                {"params": rest, "weight_decay": decays[s]},
+                {"params": direction},
+            ],
+            lr=lr,
         )
         student.train()
         for _ in range(2):

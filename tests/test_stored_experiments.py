@@ -9,7 +9,8 @@ import torch
 import kd_lib
 from kd_lib import runners
 from kd_lib.chapters import distillation_study
-from kd_lib.comparison import paired_difference
+from kd_lib.comparison import next_rate, paired_difference
+from kd_lib.runners.ladder import FRACTIONS, SEARCH
 
 
 def _tiny(n=40, steps=12):
@@ -138,7 +139,10 @@ def test_stored_results_load_and_have_one_record_per_arm_and_setting():
         assert len(stored["seeds"]) >= 3
     data = kd_lib.results.load_results("data_fraction")
     assert data["seeds"] == kd_lib.arms.SEEDS
-    for fraction in (0.03, 0.05, 0.1, 0.25, 0.5, 1.0):
+    assert sorted(data["teacher_train_accuracy"]) == sorted(
+        str(f) for f in FRACTIONS
+    )
+    for fraction in FRACTIONS:
         arms = kd_lib.results.arm_records(
             data["records"], fraction=fraction
         )
@@ -177,10 +181,15 @@ def test_every_ladder_arm_was_tuned_on_validation_and_converged(
     for arm in kd_lib.arms.TRAINED:
         if arms[arm].get("same_as"):
             continue
-        tried = [r for r in search if r["arm"] == arm]
+        # a diverged setting (val_final None) is no candidate
+        tried = [r for r in search if r["arm"] == arm and r["val_final"]]
         best = max(sum(r["val_final"]) / len(r["val_final"]) for r in tried)
         chosen = sum(arms[arm]["val_accuracy"][-1]) / 5
         assert chosen == pytest.approx(best), arm
+        # the chosen rate is inside the rates tried, or at the grid's limit
+        rates = sorted({r["lr"] for r in search if r["arm"] == arm})
+        lr = arms[arm]["setting"]["lr"]
+        assert next_rate(lr, rates, SEARCH["lr_limits"]) is None, arm
     for record in arms.values():
         assert record["seeds"] == kd_lib.arms.SEEDS
         assert {len(c) for c in record["test_correct"]} == {items}
@@ -270,31 +279,41 @@ def test_paired_gain_plot_draws_the_interval():
 
 
 def test_lstm_vs_tcn_study_is_tuned_converged_and_multiseed():
-    from kd_lib.chapters import (
-        accuracy_study,
-    )
+    from kd_lib.chapters import accuracy_study
 
     study = kd_lib.results.load_results("lstm_vs_tcn")
     settings = study["settings"]
-    assert len(study["seeds"]) >= 3 and settings["forget_bias"] == 1.0
-    assert settings["clip_grad_norm"] == 1.0
-    tasks = [("digits", p, None) for p in (False, True)] + [
-        ("recall", False, d) for d in settings["recall_distances"]
-    ]
-    for task, permuted, distance in tasks:
-        for model in ("LSTM", "TCN"):
-            key = dict(
-                task=task, model=model, permuted=permuted, distance=distance
+    assert settings == json.loads(json.dumps(accuracy_study.STUDY_SETTINGS))
+    assert len(study["seeds"]) >= 5 and settings["forget_bias"] == 1.0
+    for model in ("LSTM", "TCN"):
+        for permuted in (False, True):
+            mine = [
+                r
+                for r in study["records"]
+                if r["model"] == model and r["permuted"] == permuted
+            ]
+            tried = sorted({r["lr"] for r in mine})
+            assert set(settings["lrs"]) <= set(tried)
+            # every rate with every seed, and the best rate by mean final
+            # validation accuracy is the chosen one, inside the grid or at
+            # its limit
+            for lr in tried:
+                seeds = sorted(r["seed"] for r in mine if r["lr"] == lr)
+                assert seeds == study["seeds"]
+            score = {
+                lr: sum(
+                    r["val_accuracy"][-1] for r in mine if r["lr"] == lr
+                )
+                for lr in tried
+            }
+            chosen = accuracy_study.chosen_lr(
+                study, model=model, permuted=permuted
             )
-            search = accuracy_study.study_records(
-                study, stage="search", **key
-            )
-            final = accuracy_study.study_records(study, **key)
-            assert [r["lr"] for r in search] == settings[f"{task}_lrs"]
-            best = max(search, key=lambda r: max(r["val_accuracy"]))
-            assert {r["lr"] for r in final} == {best["lr"]}
-            assert [r["seed"] for r in final] == study["seeds"]
-            for r in final:
+            assert score[chosen] == max(score.values())
+            assert next_rate(chosen, tried, settings["lr_limits"]) is None
+            for r in accuracy_study.study_records(
+                study, model=model, permuted=permuted
+            ):
                 assert len(r["val_accuracy"]) == settings["epochs"]
                 assert 0 <= r["test_accuracy"] <= 1
     stages = {(g["model"], g["stage"]) for g in study["gradients"]}

@@ -43,8 +43,8 @@ with at least 90 % test accuracy on every seed and is blind to it within
 input gradient is below 1e-3 of the last step's, and a norm above 100
 explodes; a model needs less memory at most 0.9 times the other's;
 accuracy differences within ±1 point are equivalent; a run has converged
-when the best validation accuracy of its last 10 epochs beats the best
-before them by less than 2 points (the caller checks this and passes
+when its mean validation accuracy over the last quarter of training differs
+from the quarter before by less than 2 points (the caller checks, passes
 ``converged``)."""
 
 VERDICTS = ("holds", "holds only when", "does not hold")
@@ -342,11 +342,15 @@ def _gradient_verdicts(e: _Evidence) -> list[ClaimVerdict]:
             largest[name], f"largest_gradient_norm[{name!r}]", True
         )
         troubled = first < e.th["vanishing"] or norm > e.th["exploding"]
-        condition = "untrained (at init); tuned, it converges"
+        condition = "untrained (at init); tuned, its curve ends flat"
         condition = condition if troubled else ""
         result = _graded(troubled and not converged[name], condition)
         scope = f"digits, 64 steps, {e['budget']}"
-        ending = "converged" if converged[name] else "did not converge"
+        ending = (
+            "flat at the end"
+            if converged[name]
+            else "still moving at the end"
+        )
         evidence = (
             f"{where[name]} at init {first:.0e}; "
             f"largest norm {norm:.1f}; {ending}"

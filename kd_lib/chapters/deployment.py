@@ -115,9 +115,10 @@ def compile_step(step: nn.Module, batch_size: int = 1):
     compiled now for ``batch_size`` streams; returns the compiled callable
     and the seconds compiling took. Raises ``RuntimeError`` without a C++
     compiler. LSTM steps do not compile this way: with ``fullgraph=True``
-    Dynamo cannot capture ``nn.LSTM`` in one graph (it raises
-    ``Unsupported``); without it, it would fall back to eager PyTorch for
-    the LSTM."""
+    Dynamo does not capture ``nn.LSTM`` by default
+    (``torch._dynamo.config.allow_rnn`` is False: it raises
+    ``Unsupported``); without it, it falls back to eager PyTorch for the
+    LSTM."""
     _check_step(step)
     check_int(batch_size, "batch_size")
     if cpp_compiler() is None:

@@ -23,8 +23,9 @@ from ..results import load_results
 __all__ = ["DATA", "run_per_step"]
 
 DATA = [("digits", 0.05), ("digits", 0.25), ("vowels", 1.0)]
-"""Where the study runs: the two shares of the digits where soft labels
-helped in the ladder's first run, and Japanese Vowels (left-padded)."""
+"""Where the study runs: the two small shares of the digits, where a
+teacher has the most to add to a few labels, and Japanese Vowels
+(left-padded)."""
 
 
 def _one(data: str, fraction: float, seeds=SEEDS) -> dict:

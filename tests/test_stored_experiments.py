@@ -146,7 +146,7 @@ def test_stored_results_load_and_have_one_record_per_arm_and_setting():
         arms = kd_lib.results.arm_records(
             data["records"], fraction=fraction
         )
-        assert tuple(arms) == kd_lib.arms.ARMS
+        assert set(arms) == set(kd_lib.arms.ARMS)
         for record in arms.values():
             assert len(record["test_accuracy"]) == 5
             # which test items each seed got right, for the bootstrap
@@ -172,7 +172,7 @@ def test_every_ladder_arm_was_tuned_on_validation_and_converged(
     test item, and every curve is flat at the end."""
     stored = kd_lib.results.load_results(name)
     arms = kd_lib.results.arm_records(stored["records"], **where)
-    assert tuple(arms) == kd_lib.arms.ARMS
+    assert set(arms) == set(kd_lib.arms.ARMS)
     search = [
         r
         for r in stored["search"]

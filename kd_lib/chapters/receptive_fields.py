@@ -137,22 +137,18 @@ def input_gradient_map(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def effective_receptive_field(
-    gradient_map: torch.Tensor, mass: float = 0.95
+    grads: torch.Tensor, mass: float = 0.95
 ) -> int:
     """Smallest number of steps back (lags ``0 .. n - 1``) holding ``mass``
-    of a gradient map indexed by lag (:func:`input_gradient_map`)."""
-    check_tensor(gradient_map, "gradient_map", ndim=1, floating=True)
+    of ``grads``, a gradient map by lag (:func:`input_gradient_map`)."""
+    check_tensor(grads, "grads", ndim=1, floating=True)
     _check_positive(mass, "mass", 1.0)
-    if (gradient_map < 0).any():
-        raise ValueError(
-            "gradient_map must be non-negative (absolute gradients)"
-        )
-    total = gradient_map.sum()
+    if (grads < 0).any():
+        raise ValueError("grads must be non-negative (absolute gradients)")
+    total = grads.sum()
     if total <= 0:
-        raise ValueError(
-            "gradient_map is all zeros: no input reaches the output"
-        )
-    fraction = torch.cumsum(gradient_map.double(), 0) / total.double()
+        raise ValueError("grads is all zeros: no input reaches the output")
+    fraction = torch.cumsum(grads.double(), 0) / total.double()
     # the small tolerance keeps mass=1.0 from failing on rounding in the
     # cumulative sum
     return int(torch.nonzero(fraction >= mass - 1e-9)[0, 0]) + 1

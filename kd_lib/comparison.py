@@ -10,6 +10,7 @@ claim is worded by where their interval lies (:func:`verdict`).
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Callable
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit
+
+from .utils import check_int
 
 __all__ = [
     "MeanSpread",
@@ -28,6 +31,7 @@ __all__ = [
     "paired_difference",
     "paired_bootstrap",
     "verdict",
+    "verdicts_by_place",
     "family_note",
 ]
 
@@ -116,9 +120,6 @@ class PairedDifference:
         """How many seeds had ``b > a``."""
         return sum(d > 0 for d in self.differences)
 
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
-
     def format(
         self, scale: float = 100.0, digits: int = 1, unit: str = " points"
     ) -> str:
@@ -172,13 +173,27 @@ def paired_difference(a, b, confidence: float = 0.95) -> PairedDifference:
     differences = tuple(float(y) - float(x) for x, y in zip(a, b))
     mean = statistics.fmean(differences)
     half = float(
-        stats.t.ppf((1 + confidence) / 2, len(differences) - 1)
+        stdtrit(len(differences) - 1, (1 + confidence) / 2)
         * statistics.stdev(differences)
         / math.sqrt(len(differences))
     )
     return PairedDifference(
         differences, mean, mean - half, mean + half, confidence
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _draws(seeds: int, items: int, resamples: int, seed: int):
+    """How often each resample draws each seed, and each item: the same
+    for every comparison of that shape, so drawn once (read-only)."""
+    rng = np.random.default_rng(seed)
+    counts = [
+        rng.multinomial(n, [1 / n] * n, resamples) * 1.0
+        for n in (seeds, items)
+    ]
+    for c in counts:
+        c.flags.writeable = False
+    return counts
 
 
 def paired_bootstrap(
@@ -211,9 +226,7 @@ def paired_bootstrap(
     _check_confidence(confidence)
     seeds, items = a.shape
     difference = b - a
-    rng = np.random.default_rng(seed)
-    seed_counts = rng.multinomial(seeds, [1 / seeds] * seeds, resamples)
-    item_counts = rng.multinomial(items, [1 / items] * items, resamples)
+    seed_counts, item_counts = _draws(seeds, items, resamples, seed)
     means = ((seed_counts @ difference) * item_counts).sum(1) / (
         seeds * items
     )
@@ -251,12 +264,24 @@ def verdict(
         return "better"
     if difference.high < 0:
         return "worse"
-    if (
-        -equivalence_margin <= difference.low
-        and difference.high <= equivalence_margin
-    ):
+    if max(-difference.low, difference.high) <= equivalence_margin:
         return "equivalent"
     return "inconclusive"
+
+
+def verdicts_by_place(differences: dict) -> str:
+    """One comparison made in several places, worded by its verdicts:
+    ``{"at 5 %": d1, "at 25 %": d2, "at 100 %": d3}`` gives ``"better at 5
+    %; inconclusive at 25 % and at 100 %"``, in the order given."""
+    if not differences or not isinstance(differences, dict):
+        raise TypeError("differences must be a non-empty dict {place: d}")
+    found = {}
+    for place, difference in differences.items():
+        found.setdefault(verdict(difference), []).append(str(place))
+    return "; ".join(
+        f"{word} {', '.join(p[:-1])}{' and ' * (len(p) > 1)}{p[-1]}"
+        for word, p in found.items()
+    )
 
 
 def family_note(comparisons: int, confidence: float = 0.95) -> str:
@@ -264,14 +289,7 @@ def family_note(comparisons: int, confidence: float = 0.95) -> str:
     many, and how many false "better" verdicts chance alone would give if
     no arm truly differed (each two-sided interval excludes zero on the
     high side with probability ``(1 - confidence) / 2``)."""
-    if (
-        isinstance(comparisons, bool)
-        or not isinstance(comparisons, int)
-        or comparisons < 1
-    ):
-        raise ValueError(
-            f"comparisons must be an int >= 1, got {comparisons!r}"
-        )
+    check_int(comparisons, "comparisons")
     _check_confidence(confidence)
     expected = comparisons * (1 - confidence) / 2
     return (

@@ -80,18 +80,16 @@ def plot_paired_gain(
     ax=None,
     label: str | None = None,
     color: str | None = None,
-    percent: bool = True,
 ):
     """Mean paired difference (markers) and its confidence interval
-    (bars) against ``xs``."""
+    (bars), in points (× 100), against ``xs``."""
     if len(xs) != len(differences) or not xs:
         raise ValueError("need one PairedDifference per x value")
     if ax is None:
         _, ax = plt.subplots()
-    scale = 100.0 if percent else 1.0
-    means = [scale * d.mean for d in differences]
-    below = [scale * (d.mean - d.low) for d in differences]
-    above = [scale * (d.high - d.mean) for d in differences]
+    means = [100 * d.mean for d in differences]
+    below = [100 * (d.mean - d.low) for d in differences]
+    above = [100 * (d.high - d.mean) for d in differences]
     ax.errorbar(
         xs,
         means,

@@ -21,7 +21,7 @@ def test_interval_matches_the_t_formula():
         pytest.approx(mean - half),
         pytest.approx(mean + half),
     )
-    assert d.n == 5 and d.positive_seeds == 5 and d.excludes_zero()
+    assert d.n == 5 and d.positive_seeds == 5 and d.low > 0
     # plain floats: JSON, glue
     assert all(type(v) is float for v in (d.mean, d.low, d.high))
 
@@ -32,7 +32,7 @@ def test_pairing_removes_the_shared_seed_effect():
     a = [0.50, 0.90, 0.60, 0.80, 0.70]
     b = [v + 0.02 + 0.001 * i for i, v in enumerate(a)]
     d = paired_difference(a, b)
-    assert d.excludes_zero() and d.high - d.low < 0.01
+    assert d.low > 0 and d.high - d.low < 0.01
 
 
 def test_swapping_the_arms_flips_the_sign_and_wider_confidence_widens():
@@ -121,3 +121,47 @@ def test_paired_bootstrap_covers_seeds_and_items():
         paired_bootstrap(a + 1, b)
     assert "12 comparisons" in family_note(12)
     assert "0.3 false" in family_note(12)
+
+
+def test_bootstrap_draws_are_the_seeded_multinomials_reused():
+    """One draw of seeds and items serves every comparison of a shape: the
+    interval is what a fresh draw from the same seed gives."""
+    import numpy as np
+
+    from kd_lib.comparison import paired_bootstrap
+
+    rng = np.random.default_rng(2)
+    a = (rng.random((5, 40)) < 0.5).astype(int)
+    b = (rng.random((5, 40)) < 0.7).astype(int)
+    fresh = np.random.default_rng(0)
+    seeds = fresh.multinomial(5, [1 / 5] * 5, 10_000)
+    items = fresh.multinomial(40, [1 / 40] * 40, 10_000)
+    means = ((seeds @ (b - a)) * items).sum(1) / (5 * 40)
+    low, high = np.percentile(means, [2.5, 97.5])
+    for _ in range(2):  # the second call reuses the first call's draw
+        d = paired_bootstrap(a, b)
+        assert (d.low, d.high) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_verdicts_by_place_groups_places_by_verdict():
+    from kd_lib.comparison import verdicts_by_place
+
+    def d(low, high):
+        return PairedDifference((0.0,), (low + high) / 2, low, high, 0.95)
+
+    found = {
+        "at 3 %": d(0.01, 0.1),
+        "at 5 %": d(-0.1, 0.1),
+        "at 10 %": d(0.02, 0.2),
+        "at 25 %": d(0.01, 0.1),
+        "on vowels": d(-0.005, 0.005),
+    }
+    assert verdicts_by_place(found) == (
+        "better at 3 %, at 10 % and at 25 %; inconclusive at 5 %; "
+        "equivalent on vowels"
+    )
+    assert verdicts_by_place({"here": d(-0.2, -0.1)}) == "worse here"
+    with pytest.raises(TypeError):
+        verdicts_by_place({})
+    with pytest.raises(TypeError):
+        verdicts_by_place({"here": 0.1})
